@@ -1,1 +1,11 @@
-fn main() {}
+use tinyredis::config::{self, Command};
+
+fn main() -> anyhow::Result<()> {
+    let cli = config::parse()?;
+    match cli.command {
+        Command::Node(args) => {
+            tinyredis::logging::init(&args.loglevel, args.logdir.as_deref())?;
+            tokio::runtime::Runtime::new()?.block_on(tinyredis::node::run(args))
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! Zsets commands.
+
+use super::CommandSpec;
+
+pub static COMMANDS: &[CommandSpec] = &[];

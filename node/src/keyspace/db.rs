@@ -1,0 +1,289 @@
+//! One database (`SELECT n`) and the store of all sixteen.
+
+use super::{Dict, Typed, Value};
+use crate::commands::CommandError;
+use bytes::Bytes;
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+pub const NUM_DBS: usize = 16;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub value: Value,
+    /// Absolute expiry time in Unix milliseconds.
+    pub expire_at: Option<u64>,
+}
+
+impl Entry {
+    pub fn new(value: Value) -> Self {
+        Entry {
+            value,
+            expire_at: None,
+        }
+    }
+
+    pub fn is_expired(&self, now_ms: u64) -> bool {
+        self.expire_at.is_some_and(|at| at <= now_ms)
+    }
+}
+
+/// Counters reported by INFO stats.
+#[derive(Debug, Default, Clone)]
+pub struct Stats {
+    pub keyspace_hits: u64,
+    pub keyspace_misses: u64,
+    pub expired_keys: u64,
+    /// Changes since start, like Redis's `server.dirty`.
+    pub dirty: u64,
+}
+
+/// A watched key's version: bumped on every change while some client watches it.
+#[derive(Debug, Default)]
+struct Watched {
+    version: u64,
+    watchers: usize,
+}
+
+#[derive(Debug, Default)]
+pub struct Db {
+    entries: Dict<Entry>,
+    /// Keys with a TTL, for INFO keyspace.
+    volatile: usize,
+    watched: HashMap<Bytes, Watched>,
+    /// Clients blocked on a key (BLPOP and friends), woken when the key changes.
+    blocked: HashMap<Bytes, Vec<Arc<Notify>>>,
+}
+
+impl Db {
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn volatile_len(&self) -> usize {
+        self.volatile
+    }
+
+    pub fn entries(&self) -> &Dict<Entry> {
+        &self.entries
+    }
+
+    /// A live (unexpired) entry. Reads never delete: on a replica only the log deletes.
+    pub fn get(&self, key: &[u8], now_ms: u64) -> Option<&Entry> {
+        self.entries.get(key).filter(|e| !e.is_expired(now_ms))
+    }
+
+    /// A live entry for writing; an expired one is deleted first. Marks the key modified.
+    pub fn get_mut(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
+        self.expire_if_due(key, now_ms);
+        self.touch(key);
+        self.entries.get_mut(key)
+    }
+
+    /// Deletes `key` when its TTL has passed; returns whether it did.
+    pub fn expire_if_due(&mut self, key: &[u8], now_ms: u64) -> bool {
+        if self.entries.get(key).is_some_and(|e| e.is_expired(now_ms)) {
+            self.remove(key);
+            return true;
+        }
+        false
+    }
+
+    pub fn contains(&self, key: &[u8], now_ms: u64) -> bool {
+        self.get(key, now_ms).is_some()
+    }
+
+    /// The value at `key` as `T`; `Ok(None)` when missing, WRONGTYPE when another type.
+    pub fn read<T: Typed>(&self, key: &[u8], now_ms: u64) -> Result<Option<&T>, CommandError> {
+        self.get(key, now_ms).map(|e| T::of(&e.value)).transpose()
+    }
+
+    pub fn write<T: Typed>(
+        &mut self,
+        key: &[u8],
+        now_ms: u64,
+    ) -> Result<Option<&mut T>, CommandError> {
+        self.get_mut(key, now_ms)
+            .map(|e| T::of_mut(&mut e.value))
+            .transpose()
+    }
+
+    /// The value at `key` as `T`, created empty when missing.
+    pub fn write_or_create<T: Typed>(
+        &mut self,
+        key: &[u8],
+        now_ms: u64,
+    ) -> Result<&mut T, CommandError> {
+        if let Some(entry) = self.get(key, now_ms) {
+            T::of(&entry.value)?;
+        } else {
+            self.expire_if_due(key, now_ms);
+            self.insert(
+                Bytes::copy_from_slice(key),
+                Entry::new(T::default().into_value()),
+            );
+        }
+        self.write(key, now_ms).map(|v| v.expect("present"))
+    }
+
+    /// Inserts or replaces the whole entry (TTL included).
+    pub fn insert(&mut self, key: Bytes, entry: Entry) -> Option<Entry> {
+        self.touch(&key);
+        let gains_ttl = entry.expire_at.is_some();
+        let old = self.entries.insert(key, entry);
+        self.volatile += gains_ttl as usize;
+        self.volatile -= old.as_ref().is_some_and(|o| o.expire_at.is_some()) as usize;
+        old
+    }
+
+    /// Sets a value, keeping no TTL (what SET does without KEEPTTL).
+    pub fn set(&mut self, key: Bytes, value: Value) {
+        self.insert(key, Entry::new(value));
+    }
+
+    pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+        let old = self.entries.remove(key)?;
+        self.touch(key);
+        self.volatile -= old.expire_at.is_some() as usize;
+        Some(old)
+    }
+
+    /// Removes a live key; returns whether it existed.
+    pub fn delete(&mut self, key: &[u8], now_ms: u64) -> bool {
+        let live = self.contains(key, now_ms);
+        self.remove(key);
+        live
+    }
+
+    /// Deletes `key` if it holds an aggregate that became empty.
+    pub fn remove_if_empty(&mut self, key: &[u8]) {
+        if self
+            .entries
+            .get(key)
+            .is_some_and(|e| e.value.is_empty_aggregate())
+        {
+            self.remove(key);
+        }
+    }
+
+    /// Sets or clears the TTL of a live key; returns false when the key is missing.
+    pub fn set_expiry(&mut self, key: &[u8], expire_at: Option<u64>, now_ms: u64) -> bool {
+        let Some(entry) = self.get_mut(key, now_ms) else {
+            return false;
+        };
+        let had = entry.expire_at.is_some();
+        entry.expire_at = expire_at;
+        self.volatile = self.volatile + expire_at.is_some() as usize - had as usize;
+        true
+    }
+
+    pub fn clear(&mut self) {
+        self.entries.clear();
+        self.volatile = 0;
+        self.touch_all();
+    }
+
+    /// Keys whose TTL has passed, at most `limit`, starting the walk at `cursor`.
+    pub fn expired_keys(&self, now_ms: u64, cursor: u64, limit: usize) -> (Vec<Bytes>, u64) {
+        let mut found = Vec::new();
+        let next = self.entries.scan(cursor, limit, |k, e| {
+            if e.is_expired(now_ms) {
+                found.push(k.clone());
+            }
+        });
+        (found, next)
+    }
+
+    pub fn watch(&mut self, key: &[u8]) -> u64 {
+        let w = self.watched.entry(Bytes::copy_from_slice(key)).or_default();
+        w.watchers += 1;
+        w.version
+    }
+
+    pub fn unwatch(&mut self, key: &[u8]) {
+        if let Some(w) = self.watched.get_mut(key) {
+            w.watchers -= 1;
+            if w.watchers == 0 {
+                self.watched.remove(key);
+            }
+        }
+    }
+
+    pub fn watch_version(&self, key: &[u8]) -> u64 {
+        self.watched.get(key).map_or(0, |w| w.version)
+    }
+
+    /// Registers a client blocked on `key`; it is woken (once) on the key's next change.
+    pub fn block_on(&mut self, key: &[u8], waker: Arc<Notify>) {
+        self.blocked
+            .entry(Bytes::copy_from_slice(key))
+            .or_default()
+            .push(waker);
+    }
+
+    /// Forgets a waiter that stopped waiting (woken elsewhere, timed out, disconnected).
+    pub fn unblock(&mut self, key: &[u8], waker: &Arc<Notify>) {
+        if let Some(waiters) = self.blocked.get_mut(key) {
+            waiters.retain(|w| !Arc::ptr_eq(w, waker));
+            if waiters.is_empty() {
+                self.blocked.remove(key);
+            }
+        }
+    }
+
+    /// Marks `key` modified: invalidates WATCHes and wakes blocked clients.
+    pub fn touch(&mut self, key: &[u8]) {
+        if let Some(w) = self.watched.get_mut(key) {
+            w.version += 1;
+        }
+        if let Some(waiters) = self.blocked.remove(key) {
+            waiters.iter().for_each(|w| w.notify_one());
+        }
+    }
+
+    pub fn touch_all(&mut self) {
+        self.watched.values_mut().for_each(|w| w.version += 1);
+        self.blocked
+            .drain()
+            .flat_map(|(_, ws)| ws)
+            .for_each(|w| w.notify_one());
+    }
+}
+
+/// All databases plus server-wide counters: the state a command executes against.
+#[derive(Debug)]
+pub struct Store {
+    pub dbs: Vec<Db>,
+    pub stats: Stats,
+}
+
+impl Store {
+    /// SWAPDB: the databases trade contents; their watchers and blocked clients stay with
+    /// the number and see the change.
+    pub fn swap_dbs(&mut self, a: usize, b: usize) {
+        if a == b {
+            return;
+        }
+        let (lo, hi) = (a.min(b), a.max(b));
+        let (left, right) = self.dbs.split_at_mut(hi);
+        let (x, y) = (&mut left[lo], &mut right[0]);
+        std::mem::swap(&mut x.entries, &mut y.entries);
+        std::mem::swap(&mut x.volatile, &mut y.volatile);
+        x.touch_all();
+        y.touch_all();
+    }
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Store {
+            dbs: (0..NUM_DBS).map(|_| Db::default()).collect(),
+            stats: Stats::default(),
+        }
+    }
+}

@@ -1,0 +1,273 @@
+//! `Dict`: a hash map from byte strings to values whose entries keep a stable slot for
+//! their whole life.
+//!
+//! Stable slots give two Redis guarantees cheaply: a SCAN cursor (a slot number) never
+//! misses an entry present for the whole scan, and a random pick is an O(1) probe of a
+//! slot. Slot reuse is deterministic (lowest free slot first), so every replica that
+//! applies the same operations ends with the same layout, and seeded random picks
+//! (SPOP, RANDOMKEY) choose the same entries everywhere.
+
+use bytes::Bytes;
+use hashbrown::HashTable;
+use rand::Rng;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::hash::BuildHasher;
+
+/// Hash seed shared by all dicts; fixed per process (lookups only, never ordering).
+fn hasher() -> &'static std::collections::hash_map::RandomState {
+    static STATE: std::sync::OnceLock<std::collections::hash_map::RandomState> =
+        std::sync::OnceLock::new();
+    STATE.get_or_init(Default::default)
+}
+
+fn hash(key: &[u8]) -> u64 {
+    hasher().hash_one(key)
+}
+
+#[derive(Debug, Clone)]
+pub struct Dict<V> {
+    index: HashTable<u32>,
+    slots: Vec<Option<(Bytes, V)>>,
+    free: BinaryHeap<Reverse<u32>>,
+}
+
+impl<V> Default for Dict<V> {
+    fn default() -> Self {
+        Dict {
+            index: HashTable::new(),
+            slots: Vec::new(),
+            free: BinaryHeap::new(),
+        }
+    }
+}
+
+impl<V> Dict<V> {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    fn slot_of(&self, key: &[u8]) -> Option<u32> {
+        let slots = &self.slots;
+        self.index
+            .find(hash(key), |&s| {
+                slots[s as usize].as_ref().is_some_and(|(k, _)| k == key)
+            })
+            .copied()
+    }
+
+    pub fn get(&self, key: &[u8]) -> Option<&V> {
+        let slot = self.slot_of(key)?;
+        self.slots[slot as usize].as_ref().map(|(_, v)| v)
+    }
+
+    pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut V> {
+        let slot = self.slot_of(key)?;
+        self.slots[slot as usize].as_mut().map(|(_, v)| v)
+    }
+
+    pub fn contains_key(&self, key: &[u8]) -> bool {
+        self.slot_of(key).is_some()
+    }
+
+    /// Inserts or replaces; returns the previous value.
+    pub fn insert(&mut self, key: Bytes, value: V) -> Option<V> {
+        if let Some(existing) = self.get_mut(&key) {
+            return Some(std::mem::replace(existing, value));
+        }
+        let slot = self.take_free_slot();
+        let h = hash(&key);
+        self.slots[slot as usize] = Some((key, value));
+        let slots = &self.slots;
+        self.index.insert_unique(h, slot, |&s| {
+            hash(&slots[s as usize].as_ref().expect("indexed slot is full").0)
+        });
+        None
+    }
+
+    /// Returns the value for `key`, inserting `make()` first when absent.
+    pub fn entry_or_insert_with(&mut self, key: &[u8], make: impl FnOnce() -> V) -> &mut V {
+        if !self.contains_key(key) {
+            self.insert(Bytes::copy_from_slice(key), make());
+        }
+        self.get_mut(key).expect("just inserted")
+    }
+
+    pub fn remove(&mut self, key: &[u8]) -> Option<V> {
+        self.remove_entry(key).map(|(_, v)| v)
+    }
+
+    pub fn remove_entry(&mut self, key: &[u8]) -> Option<(Bytes, V)> {
+        let slots = &self.slots;
+        let found = self
+            .index
+            .find_entry(hash(key), |&s| {
+                slots[s as usize].as_ref().is_some_and(|(k, _)| k == key)
+            })
+            .ok()?;
+        let (slot, _) = found.remove();
+        self.free_slot(slot)
+    }
+
+    /// The lowest free slot, or a new one at the end. Slots past the end (left behind when
+    /// the tail was trimmed) are skipped lazily here.
+    fn take_free_slot(&mut self) -> u32 {
+        while let Some(Reverse(slot)) = self.free.pop() {
+            if (slot as usize) < self.slots.len() && self.slots[slot as usize].is_none() {
+                return slot;
+            }
+        }
+        self.slots.push(None);
+        (self.slots.len() - 1) as u32
+    }
+
+    fn free_slot(&mut self, slot: u32) -> Option<(Bytes, V)> {
+        let taken = self.slots[slot as usize].take();
+        if slot as usize == self.slots.len() - 1 {
+            self.slots.pop();
+            self.trim_trailing_holes();
+        } else {
+            self.free.push(Reverse(slot));
+        }
+        if self.index.is_empty() {
+            self.clear();
+        }
+        taken
+    }
+
+    /// Keeps the slot vector from holding a tail of holes after deletions at the end.
+    fn trim_trailing_holes(&mut self) {
+        while matches!(self.slots.last(), Some(None)) {
+            self.slots.pop();
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.index.clear();
+        self.slots.clear();
+        self.free.clear();
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&Bytes, &V)> {
+        self.slots
+            .iter()
+            .filter_map(|s| s.as_ref().map(|(k, v)| (k, v)))
+    }
+
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&Bytes, &mut V)> {
+        self.slots
+            .iter_mut()
+            .filter_map(|s| s.as_mut().map(|(k, v)| (&*k, v)))
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &Bytes> {
+        self.iter().map(|(k, _)| k)
+    }
+
+    /// Number of slots, used or not: the exclusive upper bound of scan cursors.
+    pub fn slot_count(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// The entry in `slot`, if the slot is in use.
+    pub fn at_slot(&self, slot: usize) -> Option<(&Bytes, &V)> {
+        self.slots.get(slot)?.as_ref().map(|(k, v)| (k, v))
+    }
+
+    /// Visits slots from `cursor` until about `count` slots were looked at; returns the next
+    /// cursor (0 when done), like Redis's SCAN.
+    pub fn scan(&self, cursor: u64, count: usize, mut visit: impl FnMut(&Bytes, &V)) -> u64 {
+        let start = cursor as usize;
+        let end = start.saturating_add(count.max(1)).min(self.slots.len());
+        for slot in start..end {
+            if let Some((k, v)) = &self.slots[slot] {
+                visit(k, v);
+            }
+        }
+        if end >= self.slots.len() {
+            0
+        } else {
+            end as u64
+        }
+    }
+
+    /// A uniformly random entry: probes random slots, then falls back to a walk when the
+    /// dict is mostly holes.
+    pub fn random<R: Rng>(&self, rng: &mut R) -> Option<(&Bytes, &V)> {
+        if self.is_empty() {
+            return None;
+        }
+        for _ in 0..16 {
+            if let Some(entry) = self.at_slot(rng.gen_range(0..self.slots.len())) {
+                return Some(entry);
+            }
+        }
+        self.iter().nth(rng.gen_range(0..self.len()))
+    }
+}
+
+impl<V: PartialEq> PartialEq for Dict<V> {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().all(|(k, v)| other.get(k) == Some(v))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{rngs::StdRng, SeedableRng};
+
+    #[test]
+    fn scan_sees_every_key_present_throughout_despite_churn() {
+        let mut d = Dict::new();
+        for i in 0..1000 {
+            d.insert(Bytes::from(format!("k{i}")), i);
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut cursor = 0;
+        let mut round = 0;
+        loop {
+            cursor = d.scan(cursor, 10, |k, _| {
+                seen.insert(k.clone());
+            });
+            // Churn: delete the odd keys above 500 and add new ones while the scan runs.
+            round += 1;
+            let victim = format!("k{}", 501 + 2 * (round % 249));
+            d.remove(victim.as_bytes());
+            d.insert(Bytes::from(format!("new{round}")), 0);
+            if cursor == 0 {
+                break;
+            }
+        }
+        for i in (0..500).step_by(2) {
+            assert!(seen.contains(format!("k{i}").as_bytes()), "missed k{i}");
+        }
+    }
+
+    #[test]
+    fn same_operations_give_same_random_picks() {
+        let build = || {
+            let mut d = Dict::new();
+            for i in 0..100 {
+                d.insert(Bytes::from(format!("k{i}")), ());
+            }
+            for i in (0..100).step_by(3) {
+                d.remove(format!("k{i}").as_bytes());
+            }
+            d.insert(Bytes::from("late"), ());
+            d
+        };
+        let (a, b) = (build(), build());
+        let pick = |d: &Dict<()>| d.random(&mut StdRng::seed_from_u64(7)).unwrap().0.clone();
+        assert_eq!(pick(&a), pick(&b));
+        assert_eq!(a.len(), 67);
+    }
+}

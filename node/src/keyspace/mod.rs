@@ -1,0 +1,14 @@
+//! The keyspace: 16 databases of typed values with millisecond expiry.
+//!
+//! Everything here is a pure function of the operations applied and the times passed in:
+//! no clock and no randomness is read, so replicas applying the same log agree.
+
+mod db;
+mod dict;
+mod value;
+pub mod zset;
+
+pub use db::{Db, Entry, Stats, Store, NUM_DBS};
+pub use dict::Dict;
+pub use value::{Hash, List, Set, Typed, Value};
+pub use zset::ZSet;

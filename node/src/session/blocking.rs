@@ -1,0 +1,89 @@
+//! Blocking commands (BLPOP, BLMOVE, BZPOPMIN…): run the non-blocking form; when it finds
+//! nothing, wait for one of its keys to change, the timeout, or the client to go away.
+
+use super::Session;
+use crate::commands::{parse_timeout, CommandSpec};
+use crate::protocol::Reply;
+use bytes::Bytes;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::AsyncReadExt;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+/// Where the timeout argument is: first for the *MPOP forms, last otherwise.
+fn timeout_arg<'a>(spec: &CommandSpec, args: &'a [Bytes]) -> &'a Bytes {
+    if matches!(spec.name, "blmpop" | "bzmpop") {
+        &args[1]
+    } else {
+        &args[args.len() - 1]
+    }
+}
+
+/// The reply a blocking command gives when it found nothing (and so must wait).
+fn is_empty_reply(reply: &Reply) -> bool {
+    matches!(reply, Reply::Nil | Reply::NilArray)
+}
+
+impl Session {
+    pub(super) async fn run_blocking(
+        &mut self,
+        spec: &'static CommandSpec,
+        args: Vec<Bytes>,
+    ) -> Reply {
+        let timeout = match parse_timeout(timeout_arg(spec, &args)) {
+            Ok(ms) => ms,
+            Err(e) => return e.into(),
+        };
+        let deadline = (timeout > 0).then(|| Instant::now() + Duration::from_millis(timeout));
+        let keys: Vec<Bytes> = spec.key_args(&args).into_iter().cloned().collect();
+        loop {
+            let waker = Arc::new(Notify::new());
+            let reply = self
+                .shared
+                .engine
+                .execute_or_block(self.db, spec, &args, &keys, &waker);
+            if !is_empty_reply(&reply) {
+                return reply;
+            }
+            let woken = self.wait(&waker, deadline).await;
+            self.shared.engine.with_store(|store| {
+                keys.iter()
+                    .for_each(|k| store.dbs[self.db].unblock(k, &waker));
+            });
+            if !woken {
+                return reply;
+            }
+        }
+    }
+
+    /// Waits for a wake-up; false on timeout or when the client left or was killed.
+    async fn wait(&mut self, waker: &Notify, deadline: Option<Instant>) -> bool {
+        let sleep = async {
+            match deadline {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(sleep);
+        let handle = self.handle.clone();
+        loop {
+            tokio::select! {
+                _ = waker.notified() => return true,
+                _ = &mut sleep => return false,
+                _ = handle.kill.notified() => {
+                    self.closing = true;
+                    return false;
+                }
+                // Keep reading so a client that hangs up is noticed; what it sends meanwhile
+                // is buffered and served after the blocking command answers.
+                read = self.socket.read_buf(&mut self.rbuf) => {
+                    if matches!(read, Ok(0) | Err(_)) {
+                        self.closing = true;
+                        return false;
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,393 @@
+//! One client connection: reads requests, runs them, writes replies.
+//!
+//! Data commands go to the engine; commands about the connection itself (SELECT, MULTI,
+//! WATCH, SUBSCRIBE, HELLO, AUTH, CLIENT…) are handled here.
+
+mod admin;
+mod blocking;
+mod pubsub;
+mod transaction;
+
+use crate::commands::{
+    self, flags, is, parse_db_index, parse_i64, CommandError, CommandSpec, Run, SessionCmd,
+};
+use crate::protocol::request::RequestParser;
+use crate::protocol::{parse_request, Reply};
+use crate::pubsub::{Subscriber, SUBSCRIBER_QUEUE};
+use crate::server::{ClientHandle, Shared};
+use bytes::{Bytes, BytesMut};
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+pub use transaction::Transaction;
+
+/// Replies are flushed once this much is buffered, so a client pipelining without reading
+/// applies backpressure instead of growing our memory.
+const FLUSH_AT: usize = 64 * 1024;
+const READ_CHUNK: usize = 16 * 1024;
+
+pub struct Session {
+    socket: TcpStream,
+    shared: Arc<Shared>,
+    handle: Arc<ClientHandle>,
+    id: u64,
+    rbuf: BytesMut,
+    wbuf: BytesMut,
+    parser: RequestParser,
+    db: usize,
+    resp3: bool,
+    authenticated: bool,
+    tx: Transaction,
+    channels: BTreeSet<Bytes>,
+    patterns: BTreeSet<Bytes>,
+    subscriber: Subscriber,
+    pushes: mpsc::Receiver<Reply>,
+    closing: bool,
+}
+
+/// Answers a connection we will not serve with one error, then closes it.
+pub async fn refuse(mut socket: TcpStream, error: &'static str) {
+    let mut out = BytesMut::new();
+    Reply::error(error).encode(false, &mut out);
+    let _ = socket.write_all(&out).await;
+}
+
+impl Session {
+    pub fn new(socket: TcpStream, shared: Arc<Shared>, handle: Arc<ClientHandle>) -> Self {
+        let id = handle.meta.lock().id;
+        let (tx, pushes) = mpsc::channel(SUBSCRIBER_QUEUE);
+        let authenticated = shared.config.read().requirepass.is_none();
+        Session {
+            socket,
+            shared,
+            handle,
+            id,
+            rbuf: BytesMut::with_capacity(READ_CHUNK),
+            wbuf: BytesMut::with_capacity(READ_CHUNK),
+            parser: RequestParser::default(),
+            db: 0,
+            resp3: false,
+            authenticated,
+            tx: Transaction::default(),
+            channels: BTreeSet::new(),
+            patterns: BTreeSet::new(),
+            subscriber: Subscriber {
+                tx,
+                overflowed: Arc::new(AtomicBool::new(false)),
+            },
+            pushes,
+            closing: false,
+        }
+    }
+
+    pub async fn run(mut self) -> anyhow::Result<()> {
+        let result = self.serve().await;
+        self.release_watches();
+        result
+    }
+
+    async fn serve(&mut self) -> anyhow::Result<()> {
+        loop {
+            self.process_buffered().await?;
+            self.flush().await?;
+            if self.closing {
+                return Ok(());
+            }
+            let handle = self.handle.clone();
+            tokio::select! {
+                read = self.socket.read_buf(&mut self.rbuf) => {
+                    let n = read?;
+                    if n == 0 {
+                        return Ok(());
+                    }
+                    self.shared.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                    self.rbuf.reserve(READ_CHUNK);
+                }
+                Some(push) = self.pushes.recv() => self.write_push(push)?,
+                _ = handle.kill.notified() => return Ok(()),
+            }
+        }
+    }
+
+    /// Runs every complete request in the read buffer.
+    async fn process_buffered(&mut self) -> anyhow::Result<()> {
+        while !self.closing {
+            let args = match parse_request(&mut self.parser, &mut self.rbuf) {
+                Ok(Some(args)) => args,
+                Ok(None) => break,
+                Err(e) => {
+                    self.reply(Reply::error(format!("ERR {e}")));
+                    self.closing = true;
+                    break;
+                }
+            };
+            if args.is_empty() {
+                continue;
+            }
+            let reply = self.dispatch(args).await;
+            self.reply(reply);
+            if self.wbuf.len() >= FLUSH_AT {
+                self.flush().await?;
+            }
+        }
+        Ok(())
+    }
+
+    fn reply(&mut self, reply: Reply) {
+        reply.encode(self.resp3, &mut self.wbuf);
+    }
+
+    fn write_push(&mut self, push: Reply) -> anyhow::Result<()> {
+        if self.subscriber.overflowed.load(Ordering::Relaxed) {
+            anyhow::bail!("pub/sub output buffer limit reached");
+        }
+        self.reply(push);
+        while let Ok(more) = self.pushes.try_recv() {
+            self.reply(more);
+            if self.wbuf.len() >= FLUSH_AT {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> anyhow::Result<()> {
+        if self.wbuf.is_empty() {
+            return Ok(());
+        }
+        let n = self.wbuf.len();
+        self.socket.write_all(&self.wbuf).await?;
+        self.shared
+            .stats
+            .net_output_bytes
+            .fetch_add(n as u64, Ordering::Relaxed);
+        self.wbuf.clear();
+        Ok(())
+    }
+
+    /// Resolves a request and runs it, or queues it inside MULTI.
+    async fn dispatch(&mut self, args: Vec<Bytes>) -> Reply {
+        self.shared
+            .stats
+            .commands_processed
+            .fetch_add(1, Ordering::Relaxed);
+        let spec = match commands::resolve(&args) {
+            Ok(spec) => spec,
+            Err(e) => {
+                self.tx.flag_error();
+                return e.into();
+            }
+        };
+        self.note_command(spec);
+        if let Err(e) = self.check_allowed(spec) {
+            self.tx.flag_error();
+            return e.into();
+        }
+        if self.tx.is_open() && !transaction::runs_immediately(spec) {
+            return self.tx.queue(spec, args);
+        }
+        match spec.run {
+            Run::Exec(_) if spec.has(flags::BLOCKING) => self.run_blocking(spec, args).await,
+            Run::Exec(_) => self.shared.engine.execute(self.db, spec, &args),
+            Run::Session(cmd) => self.run_session(cmd, spec, args).await,
+            Run::Container(_) => unreachable!("resolve returns subcommands"),
+        }
+    }
+
+    fn note_command(&self, spec: &CommandSpec) {
+        let mut meta = self.handle.meta.lock();
+        meta.last_active = Instant::now();
+        meta.last_command = spec.name.to_string();
+    }
+
+    /// Rules that hold before any command runs: authentication and subscribed mode.
+    fn check_allowed(&self, spec: &CommandSpec) -> Result<(), CommandError> {
+        if !self.authenticated && !spec.has(flags::NO_AUTH) {
+            return Err(CommandError::Other(
+                "NOAUTH Authentication required.".into(),
+            ));
+        }
+        let subscribed = !self.channels.is_empty() || !self.patterns.is_empty();
+        if subscribed && !self.resp3 && !pubsub::allowed_when_subscribed(spec) {
+            return Err(CommandError::err(format!(
+                "Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+                spec.name
+            )));
+        }
+        Ok(())
+    }
+
+    async fn run_session(
+        &mut self,
+        cmd: SessionCmd,
+        spec: &CommandSpec,
+        args: Vec<Bytes>,
+    ) -> Reply {
+        use SessionCmd::*;
+        match cmd {
+            Select => self.select(&args[1]),
+            Multi | Exec | Discard | Watch | Unwatch => self.transaction(cmd, &args),
+            Subscribe | Unsubscribe | PSubscribe | PUnsubscribe | Publish | PubsubChannels
+            | PubsubNumsub | PubsubNumpat => self.pubsub(cmd, &args),
+            Hello => self.hello(&args),
+            Auth => self.auth(&args),
+            Quit => {
+                self.closing = true;
+                Reply::OK
+            }
+            Reset => self.reset(),
+            Ping => self.ping(&args),
+            Readonly | Readwrite => Reply::OK,
+            _ => admin::run(self, cmd, spec, &args),
+        }
+    }
+
+    fn select(&mut self, arg: &[u8]) -> Reply {
+        match parse_db_index(arg) {
+            Ok(db) => {
+                self.db = db;
+                self.handle.meta.lock().db = db;
+                Reply::OK
+            }
+            Err(e) => e.into(),
+        }
+    }
+
+    fn ping(&self, args: &[Bytes]) -> Reply {
+        if args.len() > 2 {
+            return CommandError::WrongArity("ping").into();
+        }
+        let subscribed = !self.channels.is_empty() || !self.patterns.is_empty();
+        match (subscribed && !self.resp3, args.get(1)) {
+            (true, message) => Reply::Array(vec![
+                Reply::bulk("pong"),
+                Reply::Bulk(message.cloned().unwrap_or_default()),
+            ]),
+            (false, Some(message)) => Reply::Bulk(message.clone()),
+            (false, None) => Reply::Status("PONG".into()),
+        }
+    }
+
+    /// `HELLO [protover [AUTH user pass] [SETNAME name]]`.
+    fn hello(&mut self, args: &[Bytes]) -> Reply {
+        let mut resp3 = self.resp3;
+        if let Some(version) = args.get(1) {
+            match parse_i64(version) {
+                Ok(2) => resp3 = false,
+                Ok(3) => resp3 = true,
+                Ok(_) => return Reply::error("NOPROTO unsupported protocol version"),
+                Err(_) => {
+                    return Reply::error("ERR Protocol version is not an integer or out of range")
+                }
+            }
+        }
+        let mut i = 2;
+        let mut name = None;
+        while i < args.len() {
+            let remaining = args.len() - i - 1;
+            if is(&args[i], "AUTH") && remaining >= 2 {
+                if let Err(e) = self.check_password(Some(&args[i + 1]), &args[i + 2]) {
+                    return e.into();
+                }
+                i += 3;
+            } else if is(&args[i], "SETNAME") && remaining >= 1 {
+                name = Some(args[i + 1].clone());
+                i += 2;
+            } else {
+                return CommandError::err(format!(
+                    "Syntax error in HELLO option '{}'",
+                    String::from_utf8_lossy(&args[i])
+                ))
+                .into();
+            }
+        }
+        if !self.authenticated {
+            return Reply::error(
+                "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
+            );
+        }
+        if let Some(name) = name {
+            if let Err(e) = admin::set_client_name(self, &name) {
+                return e.into();
+            }
+        }
+        self.resp3 = resp3;
+        self.handle.meta.lock().resp = if resp3 { 3 } else { 2 };
+        Reply::Map(vec![
+            (Reply::bulk("server"), Reply::bulk("redis")),
+            (Reply::bulk("version"), Reply::bulk(crate::REDIS_VERSION)),
+            (Reply::bulk("proto"), Reply::Int(if resp3 { 3 } else { 2 })),
+            (Reply::bulk("id"), Reply::Int(self.id as i64)),
+            (Reply::bulk("mode"), Reply::bulk("standalone")),
+            (Reply::bulk("role"), Reply::bulk("master")),
+            (Reply::bulk("modules"), Reply::Array(vec![])),
+        ])
+    }
+
+    /// `AUTH [username] password`.
+    fn auth(&mut self, args: &[Bytes]) -> Reply {
+        let result = match args.len() {
+            2 => self.check_password(None, &args[1]),
+            3 => self.check_password(Some(&args[1]), &args[2]),
+            _ => return Reply::from(CommandError::Syntax),
+        };
+        match result {
+            Ok(()) => Reply::OK,
+            Err(e) => e.into(),
+        }
+    }
+
+    fn check_password(
+        &mut self,
+        user: Option<&Bytes>,
+        password: &[u8],
+    ) -> Result<(), CommandError> {
+        let required = self.shared.config.read().requirepass.clone();
+        let Some(required) = required else {
+            if user.is_some() {
+                // Redis's default user has no password ("nopass"): any password works.
+                self.authenticated = true;
+                return Ok(());
+            }
+            return Err(CommandError::err(
+                "AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
+            ));
+        };
+        let user_ok = user.is_none_or(|u| u.as_ref() == b"default");
+        if user_ok && constant_time_eq(required.as_bytes(), password) {
+            self.authenticated = true;
+            Ok(())
+        } else {
+            Err(CommandError::Other(
+                "WRONGPASS invalid username-password pair or user is disabled.".into(),
+            ))
+        }
+    }
+
+    /// RESET: back to a fresh connection's state (keeps authentication only without a password).
+    fn reset(&mut self) -> Reply {
+        self.tx.discard();
+        self.release_watches();
+        self.unsubscribe_all();
+        self.db = 0;
+        self.resp3 = false;
+        self.authenticated = self.shared.config.read().requirepass.is_none();
+        {
+            let mut meta = self.handle.meta.lock();
+            meta.db = 0;
+            meta.resp = 2;
+            meta.name = None;
+        }
+        Reply::Status("RESET".into())
+    }
+}
+
+/// Compares secrets without leaking their common prefix length through timing.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
