@@ -168,7 +168,7 @@ mod tests {
         assert_eq!(format_double(0.1), "0.10000000000000001");
         assert_eq!(format_double(1e6), "1000000");
         assert_eq!(format_double(1e20), "1e+20");
-        assert_eq!(format_double(1.5e-5), "1.5000000000000001e-05");
+        assert_eq!(format_double(1.5e-5), "1.5e-05");
         assert_eq!(format_double(-3.0), "-3");
         assert_eq!(format_double(f64::NEG_INFINITY), "-inf");
     }
