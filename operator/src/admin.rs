@@ -90,7 +90,10 @@ pub enum AdminError {
     #[error("node {0} is unreachable: {1}")]
     Unreachable(String, String),
     #[error("node {addr} is not the leader (leader: {leader:?})")]
-    NotLeader { addr: String, leader: Option<String> },
+    NotLeader {
+        addr: String,
+        leader: Option<String>,
+    },
     #[error("node {addr} answered {status}: {message}")]
     Rejected {
         addr: String,
@@ -105,11 +108,23 @@ pub enum AdminError {
 #[async_trait]
 pub trait AdminApi: Send + Sync {
     async fn status(&self, node: &AdminTarget) -> Result<NodeStatus, AdminError>;
-    async fn init(&self, node: &AdminTarget, cluster_id: Option<&str>) -> Result<NodeStatus, AdminError>;
-    async fn join(&self, leader: &AdminTarget, request: &JoinRequest) -> Result<NodeStatus, AdminError>;
+    async fn init(
+        &self,
+        node: &AdminTarget,
+        cluster_id: Option<&str>,
+    ) -> Result<NodeStatus, AdminError>;
+    async fn join(
+        &self,
+        leader: &AdminTarget,
+        request: &JoinRequest,
+    ) -> Result<NodeStatus, AdminError>;
     async fn promote(&self, leader: &AdminTarget, id: &str) -> Result<NodeStatus, AdminError>;
     async fn remove(&self, leader: &AdminTarget, id: &str) -> Result<NodeStatus, AdminError>;
-    async fn transfer_leadership(&self, leader: &AdminTarget, to: Option<&str>) -> Result<(), AdminError>;
+    async fn transfer_leadership(
+        &self,
+        leader: &AdminTarget,
+        to: Option<&str>,
+    ) -> Result<(), AdminError>;
 }
 
 /// Maps an advertised `host:port` to the base URL to call.
@@ -150,7 +165,11 @@ impl HttpAdmin {
         format!("{}{path}", self.resolver.base_url(&node.http_addr))
     }
 
-    async fn send(&self, node: &AdminTarget, request: reqwest::RequestBuilder) -> Result<String, AdminError> {
+    async fn send(
+        &self,
+        node: &AdminTarget,
+        request: reqwest::RequestBuilder,
+    ) -> Result<String, AdminError> {
         let request = match &node.secret {
             Some(secret) => request.bearer_auth(secret),
             None => request,
@@ -189,7 +208,8 @@ impl HttpAdmin {
         request: reqwest::RequestBuilder,
     ) -> Result<NodeStatus, AdminError> {
         let body = self.send(node, request).await?;
-        serde_json::from_str(&body).map_err(|e| AdminError::Decode(node.http_addr.clone(), e.to_string()))
+        serde_json::from_str(&body)
+            .map_err(|e| AdminError::Decode(node.http_addr.clone(), e.to_string()))
     }
 }
 
@@ -204,16 +224,30 @@ fn error_text(body: &str) -> String {
 #[async_trait]
 impl AdminApi for HttpAdmin {
     async fn status(&self, node: &AdminTarget) -> Result<NodeStatus, AdminError> {
-        self.send_for_status(node, self.http.get(self.url(node, "/status"))).await
+        self.send_for_status(node, self.http.get(self.url(node, "/status")))
+            .await
     }
 
-    async fn init(&self, node: &AdminTarget, cluster_id: Option<&str>) -> Result<NodeStatus, AdminError> {
+    async fn init(
+        &self,
+        node: &AdminTarget,
+        cluster_id: Option<&str>,
+    ) -> Result<NodeStatus, AdminError> {
         let body = serde_json::json!({ "cluster_id": cluster_id });
-        self.send_for_status(node, self.http.post(self.url(node, "/init")).json(&body)).await
+        self.send_for_status(node, self.http.post(self.url(node, "/init")).json(&body))
+            .await
     }
 
-    async fn join(&self, leader: &AdminTarget, request: &JoinRequest) -> Result<NodeStatus, AdminError> {
-        self.send_for_status(leader, self.http.post(self.url(leader, "/join")).json(request)).await
+    async fn join(
+        &self,
+        leader: &AdminTarget,
+        request: &JoinRequest,
+    ) -> Result<NodeStatus, AdminError> {
+        self.send_for_status(
+            leader,
+            self.http.post(self.url(leader, "/join")).json(request),
+        )
+        .await
     }
 
     async fn promote(&self, leader: &AdminTarget, id: &str) -> Result<NodeStatus, AdminError> {
@@ -226,10 +260,16 @@ impl AdminApi for HttpAdmin {
         self.send_for_status(leader, self.http.delete(url)).await
     }
 
-    async fn transfer_leadership(&self, leader: &AdminTarget, to: Option<&str>) -> Result<(), AdminError> {
+    async fn transfer_leadership(
+        &self,
+        leader: &AdminTarget,
+        to: Option<&str>,
+    ) -> Result<(), AdminError> {
         let body = serde_json::json!({ "to": to });
         let url = self.url(leader, "/leadership/transfer");
-        self.send(leader, self.http.post(url).json(&body)).await.map(drop)
+        self.send(leader, self.http.post(url).json(&body))
+            .await
+            .map(drop)
     }
 }
 

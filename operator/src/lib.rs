@@ -6,5 +6,7 @@
 //! change through the nodes' admin API ([`orchestrate`], [`admin`]), then
 //! compute the status in one place ([`status`]).
 
+pub mod admin;
 pub mod builders;
 pub mod crd;
+pub mod orchestrate;

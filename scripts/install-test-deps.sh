@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs what the test suite talks to: redis-server/redis-cli/redis-benchmark (the oracle),
+# promtool (metrics checks). Idempotent; skips what is already there.
+set -euo pipefail
+
+need=()
+command -v redis-server >/dev/null || need+=(redis-server)
+command -v redis-cli >/dev/null || need+=(redis-tools)
+command -v promtool >/dev/null || need+=(prometheus)
+if [ ${#need[@]} -gt 0 ]; then
+  sudo_cmd=""
+  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+# Debian's package starts a redis-server on 6379; the tests start their own, so stop it to
+# leave the default port to `tinyredis node`.
+if command -v systemctl >/dev/null && systemctl is-active --quiet redis-server 2>/dev/null; then
+  systemctl stop redis-server || true
+fi
