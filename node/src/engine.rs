@@ -62,13 +62,14 @@ impl Engine {
         &self,
         db: usize,
         calls: &[Call],
-        check: impl FnOnce(&Store) -> bool,
+        check: impl FnOnce(&Store, u64) -> bool,
     ) -> Option<(Vec<Option<Reply>>, usize)> {
         let mut store = self.store.lock();
-        if !check(&store) {
+        let now = now_ms();
+        if !check(&store, now) {
             return None;
         }
-        let mut exec = Exec::new(&mut store, db, now_ms(), rand::random());
+        let mut exec = Exec::new(&mut store, db, now, rand::random());
         let replies = calls.iter().map(|c| run_in_batch(&mut exec, c)).collect();
         Some((replies, exec.db))
     }

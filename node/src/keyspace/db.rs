@@ -14,13 +14,20 @@ pub struct Entry {
     pub value: Value,
     /// Absolute expiry time in Unix milliseconds.
     pub expire_at: Option<u64>,
+    /// The db's change sequence number when this key last changed (for WATCH).
+    pub version: u64,
 }
 
 impl Entry {
     pub fn new(value: Value) -> Self {
+        Self::with_expiry(value, None)
+    }
+
+    pub fn with_expiry(value: Value, expire_at: Option<u64>) -> Self {
         Entry {
             value,
-            expire_at: None,
+            expire_at,
+            version: 0,
         }
     }
 
@@ -39,19 +46,23 @@ pub struct Stats {
     pub dirty: u64,
 }
 
-/// A watched key's version: bumped on every change while some client watches it.
-#[derive(Debug, Default)]
-struct Watched {
-    version: u64,
-    watchers: usize,
-}
+/// Deleted keys remembered for WATCH; past this many, they are forgotten at once and
+/// older watches abort conservatively.
+const MAX_TOMBSTONES: usize = 10_000;
 
 #[derive(Debug, Default)]
 pub struct Db {
     entries: Dict<Entry>,
     /// Keys with a TTL, for INFO keyspace.
     volatile: usize,
-    watched: HashMap<Bytes, Watched>,
+    /// Change sequence number: bumped on every change, so WATCH can tell what changed
+    /// since it looked. Part of the replicated state, so every replica decides alike.
+    seq: u64,
+    /// Sequence numbers of recent deletions, for keys that no longer have an entry.
+    tombstones: HashMap<Bytes, u64>,
+    /// Changes at or before this are no longer tracked key by key (FLUSHDB, SWAPDB, or
+    /// tombstones forgotten): a watch older than it counts as changed.
+    horizon: u64,
     /// Clients blocked on a key (BLPOP and friends), woken when the key changes.
     blocked: HashMap<Bytes, Vec<Arc<Notify>>>,
 }
@@ -81,8 +92,10 @@ impl Db {
     /// A live entry for writing; an expired one is deleted first. Marks the key modified.
     pub fn get_mut(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
         self.expire_if_due(key, now_ms);
-        self.touch(key);
-        self.entries.get_mut(key)
+        let seq = self.touch(key);
+        let entry = self.entries.get_mut(key)?;
+        entry.version = seq;
+        Some(entry)
     }
 
     /// Deletes `key` when its TTL has passed; returns whether it did.
@@ -132,8 +145,8 @@ impl Db {
     }
 
     /// Inserts or replaces the whole entry (TTL included).
-    pub fn insert(&mut self, key: Bytes, entry: Entry) -> Option<Entry> {
-        self.touch(&key);
+    pub fn insert(&mut self, key: Bytes, mut entry: Entry) -> Option<Entry> {
+        entry.version = self.touch(&key);
         let gains_ttl = entry.expire_at.is_some();
         let old = self.entries.insert(key, entry);
         self.volatile += gains_ttl as usize;
@@ -148,7 +161,8 @@ impl Db {
 
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
         let old = self.entries.remove(key)?;
-        self.touch(key);
+        let seq = self.touch(key);
+        self.remember_deletion(key, seq);
         self.volatile -= old.expire_at.is_some() as usize;
         Some(old)
     }
@@ -188,6 +202,14 @@ impl Db {
         self.touch_all();
     }
 
+    fn remember_deletion(&mut self, key: &[u8], seq: u64) {
+        if self.tombstones.len() >= MAX_TOMBSTONES {
+            self.tombstones.clear();
+            self.horizon = seq;
+        }
+        self.tombstones.insert(Bytes::copy_from_slice(key), seq);
+    }
+
     /// Keys whose TTL has passed, at most `limit`, starting the walk at `cursor`.
     pub fn expired_keys(&self, now_ms: u64, cursor: u64, limit: usize) -> (Vec<Bytes>, u64) {
         let mut found = Vec::new();
@@ -199,23 +221,16 @@ impl Db {
         (found, next)
     }
 
-    pub fn watch(&mut self, key: &[u8]) -> u64 {
-        let w = self.watched.entry(Bytes::copy_from_slice(key)).or_default();
-        w.watchers += 1;
-        w.version
+    /// The sequence number a WATCH records now.
+    pub fn seq(&self) -> u64 {
+        self.seq
     }
 
-    pub fn unwatch(&mut self, key: &[u8]) {
-        if let Some(w) = self.watched.get_mut(key) {
-            w.watchers -= 1;
-            if w.watchers == 0 {
-                self.watched.remove(key);
-            }
-        }
-    }
-
-    pub fn watch_version(&self, key: &[u8]) -> u64 {
-        self.watched.get(key).map_or(0, |w| w.version)
+    /// Whether `key` changed after sequence number `since` (or can no longer be told).
+    pub fn changed_since(&self, key: &[u8], since: u64) -> bool {
+        let entry_version = self.entries.get(key).map_or(0, |e| e.version);
+        let deleted_at = self.tombstones.get(key).copied().unwrap_or(0);
+        self.horizon > since || entry_version > since || deleted_at > since
     }
 
     /// Registers a client blocked on `key`; it is woken (once) on the key's next change.
@@ -236,18 +251,20 @@ impl Db {
         }
     }
 
-    /// Marks `key` modified: invalidates WATCHes and wakes blocked clients.
-    pub fn touch(&mut self, key: &[u8]) {
-        if let Some(w) = self.watched.get_mut(key) {
-            w.version += 1;
-        }
+    /// Marks `key` modified: returns the new sequence number and wakes blocked clients.
+    fn touch(&mut self, key: &[u8]) -> u64 {
+        self.seq += 1;
         if let Some(waiters) = self.blocked.remove(key) {
             waiters.iter().for_each(|w| w.notify_one());
         }
+        self.seq
     }
 
-    pub fn touch_all(&mut self) {
-        self.watched.values_mut().for_each(|w| w.version += 1);
+    /// Marks every key modified (FLUSHDB, SWAPDB).
+    fn touch_all(&mut self) {
+        self.seq += 1;
+        self.horizon = self.seq;
+        self.tombstones.clear();
         self.blocked
             .drain()
             .flat_map(|(_, ws)| ws)

@@ -86,9 +86,7 @@ impl Session {
     }
 
     pub async fn run(mut self) -> anyhow::Result<()> {
-        let result = self.serve().await;
-        self.release_watches();
-        result
+        self.serve().await
     }
 
     async fn serve(&mut self) -> anyhow::Result<()> {

@@ -3,16 +3,27 @@
 use super::Session;
 use crate::commands::{flags, CommandError, CommandSpec, Run, SessionCmd};
 use crate::engine::{now_ms, Call};
+use crate::keyspace::Store;
 use crate::protocol::Reply;
 use bytes::Bytes;
 
 /// A key watched by this client, with what it looked like when WATCH ran.
-struct WatchedKey {
-    db: usize,
-    key: Bytes,
-    version: u64,
+#[derive(Debug, Clone)]
+pub struct WatchedKey {
+    pub db: usize,
+    pub key: Bytes,
+    /// The db's change sequence number at WATCH: any later change aborts EXEC.
+    pub since: u64,
     /// Whether the key was live then: a watched key that expires since counts as changed.
-    existed: bool,
+    pub existed: bool,
+}
+
+impl WatchedKey {
+    /// Whether EXEC must abort because of this key, judged on the state at EXEC.
+    pub fn is_dirty(&self, store: &Store, now_ms: u64) -> bool {
+        let db = &store.dbs[self.db];
+        db.changed_since(&self.key, self.since) || (self.existed && !db.contains(&self.key, now_ms))
+    }
 }
 
 #[derive(Default)]
@@ -103,14 +114,12 @@ impl Session {
         }
         let calls = self.tx.queued.take().unwrap_or_default();
         let watched = std::mem::take(&mut self.tx.watched);
-        let outcome = self.shared.engine.execute_batch(self.db, &calls, |store| {
-            let now = now_ms();
-            watched.iter().all(|w| {
-                let db = &store.dbs[w.db];
-                db.watch_version(&w.key) == w.version && (!w.existed || db.contains(&w.key, now))
-            })
-        });
-        self.tx.watched = watched;
+        let outcome = self
+            .shared
+            .engine
+            .execute_batch(self.db, &calls, |store, now| {
+                !watched.iter().any(|w| w.is_dirty(store, now))
+            });
         self.end_transaction();
         let Some((replies, db)) = outcome else {
             return Reply::NilArray;
@@ -156,12 +165,12 @@ impl Session {
         let db = self.db;
         let now = now_ms();
         let new: Vec<WatchedKey> = self.shared.engine.with_store(|store| {
-            let d = &mut store.dbs[db];
+            let d = &store.dbs[db];
             keys.iter()
                 .map(|key| WatchedKey {
                     db,
                     key: key.clone(),
-                    version: d.watch(key),
+                    since: d.seq(),
                     existed: d.contains(key, now),
                 })
                 .collect()
@@ -170,14 +179,6 @@ impl Session {
     }
 
     pub(super) fn release_watches(&mut self) {
-        let watched = std::mem::take(&mut self.tx.watched);
-        if watched.is_empty() {
-            return;
-        }
-        self.shared.engine.with_store(|store| {
-            for w in &watched {
-                store.dbs[w.db].unwatch(&w.key);
-            }
-        });
+        self.tx.watched.clear();
     }
 }
