@@ -7,6 +7,11 @@
 //! compute the status in one place ([`status`]).
 
 pub mod admin;
+pub mod apply;
 pub mod builders;
 pub mod crd;
+pub mod metrics;
 pub mod orchestrate;
+pub mod rbac;
+pub mod reconcile;
+pub mod status;
