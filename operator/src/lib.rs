@@ -10,6 +10,7 @@ pub mod admin;
 pub mod apply;
 pub mod builders;
 pub mod crd;
+pub mod leader;
 pub mod metrics;
 pub mod orchestrate;
 pub mod rbac;
