@@ -221,6 +221,40 @@ impl Db {
         (found, next)
     }
 
+    /// WATCH bookkeeping for snapshots: (seq, horizon, tombstones).
+    pub(super) fn watch_state(&self) -> (u64, u64, Vec<(Bytes, u64)>) {
+        let mut tombstones: Vec<_> = self
+            .tombstones
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
+        // Sorted, so equal states give equal bytes (the map's order is per process).
+        tombstones.sort_unstable();
+        (self.seq, self.horizon, tombstones)
+    }
+
+    /// Replaces the contents with a snapshot's.
+    pub(super) fn restore(
+        &mut self,
+        entries: Dict<Entry>,
+        seq: u64,
+        horizon: u64,
+        tombstones: Vec<(Bytes, u64)>,
+    ) {
+        self.volatile = entries
+            .iter()
+            .filter(|(_, e)| e.expire_at.is_some())
+            .count();
+        self.entries = entries;
+        self.seq = seq;
+        self.horizon = horizon;
+        self.tombstones = tombstones.into_iter().collect();
+        self.blocked
+            .drain()
+            .flat_map(|(_, ws)| ws)
+            .for_each(|w| w.notify_one());
+    }
+
     /// The sequence number a WATCH records now.
     pub fn seq(&self) -> u64 {
         self.seq

@@ -172,6 +172,32 @@ impl<V> Dict<V> {
         self.iter().map(|(k, _)| k)
     }
 
+    /// Every slot in order, holes included: the layout a snapshot keeps.
+    pub(super) fn slots(&self) -> &[Option<(Bytes, V)>] {
+        &self.slots
+    }
+
+    /// Rebuilds a dict with exactly this slot layout.
+    pub(super) fn from_slots(slots: Vec<Option<(Bytes, V)>>) -> Self {
+        let mut dict = Dict {
+            index: HashTable::new(),
+            slots,
+            free: BinaryHeap::new(),
+        };
+        for (i, slot) in dict.slots.iter().enumerate() {
+            match slot {
+                Some((key, _)) => {
+                    let slots = &dict.slots;
+                    dict.index.insert_unique(hash(key), i as u32, |&s| {
+                        hash(&slots[s as usize].as_ref().expect("indexed slot is full").0)
+                    });
+                }
+                None => dict.free.push(Reverse(i as u32)),
+            }
+        }
+        dict
+    }
+
     /// Number of slots, used or not: the exclusive upper bound of scan cursors.
     pub fn slot_count(&self) -> usize {
         self.slots.len()

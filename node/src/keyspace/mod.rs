@@ -5,6 +5,7 @@
 
 mod db;
 mod dict;
+mod image;
 mod value;
 pub mod zset;
 

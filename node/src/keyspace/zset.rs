@@ -66,6 +66,15 @@ impl ZSet {
         )
     }
 
+    /// Rebuilds the order from member scores (snapshot restore).
+    pub fn from_scores(scores: Dict<f64>) -> Self {
+        let order = scores
+            .iter()
+            .map(|(m, s)| (OrderedFloat(*s), m.clone()))
+            .collect();
+        ZSet { scores, order }
+    }
+
     /// The member/score dict, for scans and random picks.
     pub fn members(&self) -> &Dict<f64> {
         &self.scores

@@ -6,7 +6,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use std::borrow::Cow;
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Reply {
     /// `+OK`: a status line.
     Status(Cow<'static, str>),
