@@ -47,6 +47,43 @@ pub struct NodeArgs {
     /// debug, info, warn or error.
     #[arg(short = 'l', long, default_value = "info")]
     pub loglevel: String,
+
+    /// This node's unique name in the cluster (a pod name in Kubernetes).
+    #[arg(long, default_value = "node-1")]
+    pub node_id: String,
+    /// Directory for the Raft log, vote and snapshots.
+    #[arg(long, default_value = "./raft")]
+    pub raft_dir: PathBuf,
+    /// Address the Raft transport listens on.
+    #[arg(long, default_value = "127.0.0.1:7000")]
+    pub raft_bind: String,
+    /// Address the admin HTTP API (join, status, health, metrics) listens on.
+    #[arg(long, default_value = "127.0.0.1:17000")]
+    pub raft_http: String,
+    /// Admin addresses (host:port, comma separated) of members to ask to add this node.
+    #[arg(long, value_delimiter = ',')]
+    pub raft_join: Vec<String>,
+    /// Start a new single-voter cluster when this node has no Raft state.
+    #[arg(long)]
+    pub raft_bootstrap: bool,
+    /// How long a write or a linearizable read may wait for Raft before answering an error.
+    #[arg(long, default_value = "10s")]
+    pub raft_timeout: humantime::Duration,
+    /// Take a snapshot (and purge the log behind it) every this many entries.
+    #[arg(long, default_value_t = 10000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub raft_snap_threshold: u64,
+    /// Raft address peers use to reach this node (when --raft-bind is a wildcard).
+    #[arg(long)]
+    pub raft_advertise: Option<String>,
+    /// RESP address clients are redirected to when this node leads.
+    #[arg(long)]
+    pub resp_advertise: Option<String>,
+    /// Admin HTTP address peers and the operator use for this node.
+    #[arg(long)]
+    pub http_advertise: Option<String>,
+    /// Shared secret guarding joins, membership changes and Raft connections.
+    #[arg(long, env = "TINYREDIS_CLUSTER_SECRET", hide_env_values = true)]
+    pub cluster_secret: Option<String>,
 }
 
 /// Parses the process arguments, merging in the config file when one is named.

@@ -1,9 +1,11 @@
-//! Where data commands run. Standalone, the store is local and a command runs under one
-//! lock; the Raft layer replaces this with "append to the log, wait for apply".
+//! Where data commands run. Every change is a `Request` applied by `apply_request`:
+//! standalone, right here under the store's lock; replicated, through the Raft log, so
+//! the same code decides the outcome on every replica.
 
 use crate::commands::{self, CommandSpec, Exec, Run, SessionCmd};
-use crate::keyspace::Store;
+use crate::keyspace::{Store, Watch};
 use crate::protocol::Reply;
+use crate::raft::{apply_request, RaftNode, Request, Response};
 use bytes::Bytes;
 use parking_lot::Mutex;
 use std::sync::Arc;
@@ -11,32 +13,84 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::Notify;
 
 pub struct Engine {
-    store: Mutex<Store>,
+    store: Arc<Mutex<Store>>,
+    raft: Option<Arc<RaftNode>>,
 }
 
-/// One data command of a batch (MULTI/EXEC runs a batch atomically).
+/// One command of a transaction.
 pub struct Call {
     pub spec: &'static CommandSpec,
     pub args: Vec<Bytes>,
 }
 
+impl Call {
+    /// Resolves logged arguments; `None` for a command this binary does not know.
+    pub fn resolve(args: Vec<Bytes>) -> Option<Call> {
+        let spec = commands::resolve(&args).ok()?;
+        Some(Call { spec, args })
+    }
+}
+
 impl Engine {
-    pub fn new(store: Store) -> Self {
-        Engine {
-            store: Mutex::new(store),
+    pub fn new(store: Arc<Mutex<Store>>, raft: Option<Arc<RaftNode>>) -> Self {
+        Engine { store, raft }
+    }
+
+    pub fn raft(&self) -> Option<&Arc<RaftNode>> {
+        self.raft.as_ref()
+    }
+
+    /// Runs one data command. Writes go through the log; reads wait for a linearizable
+    /// read point unless the client accepts stale reads (READONLY on a replica).
+    pub async fn execute(
+        &self,
+        db: usize,
+        spec: &'static CommandSpec,
+        args: &[Bytes],
+        stale_ok: bool,
+    ) -> Reply {
+        let Some(raft) = &self.raft else {
+            return self.run_locally(db, spec, args);
+        };
+        if !spec.is_write() {
+            if !stale_ok {
+                if let Err(e) = raft.linearize().await {
+                    return e;
+                }
+            }
+            return self.run_locally(db, spec, args);
+        }
+        let request = Request::Command {
+            db,
+            args: args.to_vec(),
+            now_ms: now_ms(),
+            seed: rand::random(),
+        };
+        match self.submit(request).await {
+            Ok(Response::Reply(reply)) => reply,
+            Ok(_) => Reply::error("ERR internal: unexpected response to a command"),
+            Err(e) => e,
         }
     }
 
-    /// Runs one command against `db`.
-    pub fn execute(&self, db: usize, spec: &'static CommandSpec, args: &[Bytes]) -> Reply {
+    fn run_locally(&self, db: usize, spec: &'static CommandSpec, args: &[Bytes]) -> Reply {
         let mut store = self.store.lock();
         let mut exec = Exec::new(&mut store, db, now_ms(), rand::random());
         commands::execute(spec, &mut exec, args)
     }
 
-    /// Runs a blocking command's non-blocking form; when it finds nothing, registers
-    /// `waker` on `keys` under the same lock, so no change can slip in between.
-    pub fn execute_or_block(
+    /// Applies a request: locally when standalone, through the log when replicated.
+    async fn submit(&self, request: Request) -> Result<Response, Reply> {
+        match &self.raft {
+            Some(raft) => raft.write(request).await,
+            None => Ok(apply_request(&mut self.store.lock(), &request)),
+        }
+    }
+
+    /// One attempt of a blocking command. `waker` is registered on `keys` before the
+    /// attempt runs, so a push that lands right after an empty attempt still wakes us;
+    /// it is unregistered when the attempt found something.
+    pub async fn blocking_attempt(
         &self,
         db: usize,
         spec: &'static CommandSpec,
@@ -44,40 +98,55 @@ impl Engine {
         keys: &[Bytes],
         waker: &Arc<Notify>,
     ) -> Reply {
-        let mut store = self.store.lock();
-        let mut exec = Exec::new(&mut store, db, now_ms(), rand::random());
-        let reply = commands::execute(spec, &mut exec, args);
-        if matches!(reply, Reply::Nil | Reply::NilArray) {
+        self.with_store(|store| {
             keys.iter()
-                .for_each(|k| store.dbs[db].block_on(k, waker.clone()));
+                .for_each(|k| store.dbs[db].block_on(k, waker.clone()))
+        });
+        let reply = self.execute(db, spec, args, false).await;
+        if !matches!(reply, Reply::Nil | Reply::NilArray) {
+            self.unblock(db, keys, waker);
         }
         reply
     }
 
-    /// Runs a transaction atomically, in order; `check` runs first under the same lock and
-    /// can veto it (WATCH). SELECT inside it switches the db for the calls after it.
+    pub fn unblock(&self, db: usize, keys: &[Bytes], waker: &Arc<Notify>) {
+        self.with_store(|store| keys.iter().for_each(|k| store.dbs[db].unblock(k, waker)));
+    }
+
+    /// Runs a transaction atomically unless a watched key changed (`None`, EXEC's nil).
     /// Returns each data command's reply (`None` for session commands, which the session
     /// runs itself) and the db selected at the end.
-    pub fn execute_batch(
+    pub async fn execute_transaction(
         &self,
         db: usize,
         calls: &[Call],
-        check: impl FnOnce(&Store, u64) -> bool,
-    ) -> Option<(Vec<Option<Reply>>, usize)> {
-        let mut store = self.store.lock();
-        let now = now_ms();
-        if !check(&store, now) {
-            return None;
+        watches: Vec<Watch>,
+    ) -> Result<Option<(Vec<Option<Reply>>, usize)>, Reply> {
+        let request = Request::Transaction {
+            db,
+            calls: calls.iter().map(|c| c.args.clone()).collect(),
+            watches,
+            now_ms: now_ms(),
+            seed: rand::random(),
+        };
+        match self.submit(request).await? {
+            Response::Transaction(outcome) => Ok(outcome),
+            _ => Err(Reply::error(
+                "ERR internal: unexpected response to a transaction",
+            )),
         }
-        let mut exec = Exec::new(&mut store, db, now, rand::random());
-        let replies = calls.iter().map(|c| run_in_batch(&mut exec, c)).collect();
-        Some((replies, exec.db))
     }
 
     /// Gives `f` the store, for session bookkeeping (WATCH, blocking registration, INFO).
     pub fn with_store<T>(&self, f: impl FnOnce(&mut Store) -> T) -> T {
         f(&mut self.store.lock())
     }
+}
+
+/// Runs a transaction's calls in order; SELECT inside it switches the db for the calls
+/// after it. Session commands get `None`: the session answers them.
+pub fn run_batch(exec: &mut Exec, calls: &[Call]) -> Vec<Option<Reply>> {
+    calls.iter().map(|call| run_in_batch(exec, call)).collect()
 }
 
 fn run_in_batch(exec: &mut Exec, call: &Call) -> Option<Reply> {

@@ -9,6 +9,7 @@ pub mod metrics_support;
 pub mod node;
 pub mod protocol;
 pub mod pubsub;
+pub mod raft;
 pub mod server;
 pub mod session;
 

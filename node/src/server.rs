@@ -2,7 +2,6 @@
 
 use crate::config::NodeArgs;
 use crate::engine::Engine;
-use crate::keyspace::Store;
 use crate::pubsub::PubSub;
 use crate::session::Session;
 use parking_lot::{Mutex, RwLock};
@@ -69,9 +68,9 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(args: &NodeArgs) -> Self {
+    pub fn new(args: &NodeArgs, engine: Engine) -> Self {
         Shared {
-            engine: Engine::new(Store::default()),
+            engine,
             pubsub: PubSub::default(),
             config: RwLock::new(RuntimeConfig {
                 requirepass: args.requirepass.clone().filter(|p| !p.is_empty()),

@@ -7,9 +7,11 @@ mod db;
 mod dict;
 mod image;
 mod value;
+mod watch;
 pub mod zset;
 
 pub use db::{Db, Entry, Stats, Store, NUM_DBS};
 pub use dict::Dict;
 pub use value::{Hash, List, Set, Typed, Value};
+pub use watch::Watch;
 pub use zset::ZSet;

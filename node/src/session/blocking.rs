@@ -39,18 +39,15 @@ impl Session {
         let keys: Vec<Bytes> = spec.key_args(&args).into_iter().cloned().collect();
         loop {
             let waker = Arc::new(Notify::new());
-            let reply = self
-                .shared
-                .engine
-                .execute_or_block(self.db, spec, &args, &keys, &waker);
+            let engine = &self.shared.engine;
+            let reply = engine
+                .blocking_attempt(self.db, spec, &args, &keys, &waker)
+                .await;
             if !is_empty_reply(&reply) {
                 return reply;
             }
             let woken = self.wait(&waker, deadline).await;
-            self.shared.engine.with_store(|store| {
-                keys.iter()
-                    .for_each(|k| store.dbs[self.db].unblock(k, &waker));
-            });
+            self.shared.engine.unblock(self.db, &keys, &waker);
             if !woken {
                 return reply;
             }

@@ -48,6 +48,8 @@ pub struct Session {
     subscriber: Subscriber,
     pushes: mpsc::Receiver<Reply>,
     closing: bool,
+    /// READONLY was sent: reads on a replica are served locally, possibly stale.
+    stale_reads: bool,
 }
 
 /// Answers a connection we will not serve with one error, then closes it.
@@ -82,6 +84,7 @@ impl Session {
             },
             pushes,
             closing: false,
+            stale_reads: false,
         }
     }
 
@@ -191,7 +194,12 @@ impl Session {
         }
         match spec.run {
             Run::Exec(_) if spec.has(flags::BLOCKING) => self.run_blocking(spec, args).await,
-            Run::Exec(_) => self.shared.engine.execute(self.db, spec, &args),
+            Run::Exec(_) => {
+                self.shared
+                    .engine
+                    .execute(self.db, spec, &args, self.stale_reads)
+                    .await
+            }
             Run::Session(cmd) => self.run_session(cmd, spec, args).await,
             Run::Container(_) => unreachable!("resolve returns subcommands"),
         }
@@ -229,7 +237,7 @@ impl Session {
         use SessionCmd::*;
         match cmd {
             Select => self.select(&args[1]),
-            Multi | Exec | Discard | Watch | Unwatch => self.transaction(cmd, &args),
+            Multi | Exec | Discard | Watch | Unwatch => self.transaction(cmd, &args).await,
             Subscribe | Unsubscribe | PSubscribe | PUnsubscribe | Publish | PubsubChannels
             | PubsubNumsub | PubsubNumpat => self.pubsub(cmd, &args),
             Hello => self.hello(&args),
@@ -240,7 +248,10 @@ impl Session {
             }
             Reset => self.reset(),
             Ping => self.ping(&args),
-            Readonly | Readwrite => Reply::OK,
+            Readonly | Readwrite => {
+                self.stale_reads = cmd == Readonly;
+                Reply::OK
+            }
             _ => admin::run(self, cmd, spec, &args),
         }
     }
@@ -374,6 +385,7 @@ impl Session {
         self.unsubscribe_all();
         self.db = 0;
         self.resp3 = false;
+        self.stale_reads = false;
         self.authenticated = self.shared.config.read().requirepass.is_none();
         {
             let mut meta = self.handle.meta.lock();

@@ -3,35 +3,16 @@
 use super::Session;
 use crate::commands::{flags, CommandError, CommandSpec, Run, SessionCmd};
 use crate::engine::{now_ms, Call};
-use crate::keyspace::Store;
+use crate::keyspace::Watch;
 use crate::protocol::Reply;
 use bytes::Bytes;
-
-/// A key watched by this client, with what it looked like when WATCH ran.
-#[derive(Debug, Clone)]
-pub struct WatchedKey {
-    pub db: usize,
-    pub key: Bytes,
-    /// The db's change sequence number at WATCH: any later change aborts EXEC.
-    pub since: u64,
-    /// Whether the key was live then: a watched key that expires since counts as changed.
-    pub existed: bool,
-}
-
-impl WatchedKey {
-    /// Whether EXEC must abort because of this key, judged on the state at EXEC.
-    pub fn is_dirty(&self, store: &Store, now_ms: u64) -> bool {
-        let db = &store.dbs[self.db];
-        db.changed_since(&self.key, self.since) || (self.existed && !db.contains(&self.key, now_ms))
-    }
-}
 
 #[derive(Default)]
 pub struct Transaction {
     queued: Option<Vec<Call>>,
     /// A command failed to queue: EXEC must answer EXECABORT.
     aborted: bool,
-    watched: Vec<WatchedKey>,
+    watched: Vec<Watch>,
 }
 
 impl Transaction {
@@ -73,7 +54,7 @@ pub fn runs_immediately(spec: &CommandSpec) -> bool {
 }
 
 impl Session {
-    pub(super) fn transaction(&mut self, cmd: SessionCmd, args: &[Bytes]) -> Reply {
+    pub(super) async fn transaction(&mut self, cmd: SessionCmd, args: &[Bytes]) -> Reply {
         match cmd {
             SessionCmd::Multi if self.tx.is_open() => {
                 Reply::error("ERR MULTI calls can not be nested")
@@ -88,7 +69,7 @@ impl Session {
                 self.end_transaction();
                 Reply::OK
             }
-            SessionCmd::Exec => self.exec(),
+            SessionCmd::Exec => self.exec().await,
             SessionCmd::Watch if self.tx.is_open() => {
                 Reply::error("ERR WATCH inside MULTI is not allowed")
             }
@@ -104,7 +85,7 @@ impl Session {
         }
     }
 
-    fn exec(&mut self) -> Reply {
+    async fn exec(&mut self) -> Reply {
         if !self.tx.is_open() {
             return Reply::error("ERR EXEC without MULTI");
         }
@@ -117,12 +98,13 @@ impl Session {
         let outcome = self
             .shared
             .engine
-            .execute_batch(self.db, &calls, |store, now| {
-                !watched.iter().any(|w| w.is_dirty(store, now))
-            });
+            .execute_transaction(self.db, &calls, watched)
+            .await;
         self.end_transaction();
-        let Some((replies, db)) = outcome else {
-            return Reply::NilArray;
+        let (replies, db) = match outcome {
+            Ok(Some(done)) => done,
+            Ok(None) => return Reply::NilArray,
+            Err(e) => return e,
         };
         self.db = db;
         self.handle.meta.lock().db = db;
@@ -164,15 +146,9 @@ impl Session {
     fn watch(&mut self, keys: &[Bytes]) {
         let db = self.db;
         let now = now_ms();
-        let new: Vec<WatchedKey> = self.shared.engine.with_store(|store| {
-            let d = &store.dbs[db];
+        let new: Vec<Watch> = self.shared.engine.with_store(|store| {
             keys.iter()
-                .map(|key| WatchedKey {
-                    db,
-                    key: key.clone(),
-                    since: d.seq(),
-                    existed: d.contains(key, now),
-                })
+                .map(|key| Watch::now(store, db, key.clone(), now))
                 .collect()
         });
         self.tx.watched.extend(new);

@@ -1,0 +1,341 @@
+//! The node's admin HTTP API on `--raft-http` (see docs/admin-api.md): status, health,
+//! and membership changes. Mutating requests need the cluster secret when one is set;
+//! leader-only requests sent to a follower are redirected to the leader.
+
+use super::types::{node_id, Member, NodeId};
+use super::RaftNode;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use openraft::ChangeMembers;
+use serde::Deserialize;
+use serde_json::json;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::{info, warn};
+
+type Node = Arc<RaftNode>;
+
+/// Routes of the admin API; `extra` lets the node add `/metrics`.
+pub fn router(node: Node) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/status", get(status))
+        .route("/init", post(init))
+        .route("/join", post(join))
+        .route("/members/{id}", delete(remove_member))
+        .route("/members/{id}/promote", post(promote))
+        .route("/leadership/transfer", post(transfer_leadership))
+        .route("/leadership/campaign", post(campaign))
+        .layer(middleware::from_fn_with_state(node.clone(), require_secret))
+        .with_state(node)
+}
+
+fn error(status: StatusCode, text: impl std::fmt::Display) -> Response {
+    (status, Json(json!({ "error": text.to_string() }))).into_response()
+}
+
+async fn require_secret(
+    State(node): State<Node>,
+    request: axum::extract::Request,
+    next: Next,
+) -> Response {
+    let mutating = matches!(*request.method(), Method::POST | Method::DELETE);
+    if let (true, Some(secret)) = (mutating, &node.settings.secret) {
+        let given = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        if given != Some(format!("Bearer {secret}").as_str()) {
+            return error(StatusCode::UNAUTHORIZED, "missing or wrong cluster secret");
+        }
+    }
+    next.run(request).await
+}
+
+async fn status(State(node): State<Node>) -> Response {
+    Json(node.status()).into_response()
+}
+
+async fn readyz(State(node): State<Node>) -> Response {
+    let s = node.status();
+    let reason = match s.role {
+        "uninitialized" => Some("not initialised"),
+        "removed" => Some("removed from the cluster"),
+        _ if s.leader_id.is_none() => Some("no leader known"),
+        _ if s.applied_index < s.commit_index => Some("applying committed entries"),
+        _ => None,
+    };
+    match reason {
+        None => (StatusCode::OK, "ready").into_response(),
+        Some(why) => (StatusCode::SERVICE_UNAVAILABLE, why).into_response(),
+    }
+}
+
+async fn init(State(node): State<Node>) -> Response {
+    if node.has_state() {
+        return error(StatusCode::CONFLICT, "this node already has raft state");
+    }
+    match node.initialize().await {
+        Ok(()) => {
+            info!(node = %node.me, "initialised a new cluster through the admin API");
+            Json(node.status()).into_response()
+        }
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
+    }
+}
+
+/// Redirects to the leader when this node is not it: 307 keeps the method and body.
+fn leader_only(node: &RaftNode, uri: &Uri) -> Option<Response> {
+    if node.is_leader() {
+        return None;
+    }
+    let Some(leader) = node.leader() else {
+        return Some(error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no leader known yet",
+        ));
+    };
+    let location = format!("http://{}{}", leader.http_addr, uri.path());
+    Some(
+        (
+            StatusCode::TEMPORARY_REDIRECT,
+            [
+                (header::LOCATION, location),
+                (
+                    header::HeaderName::from_static("x-raft-leader"),
+                    leader.http_addr,
+                ),
+            ],
+        )
+            .into_response(),
+    )
+}
+
+/// A join request: JSON, or the original's form fields `id` and `addr` (the raft address).
+#[derive(Debug, Deserialize)]
+struct JoinRequest {
+    id: String,
+    #[serde(alias = "addr")]
+    raft_addr: String,
+    #[serde(default)]
+    resp_addr: Option<String>,
+    #[serde(default)]
+    http_addr: Option<String>,
+    #[serde(default = "yes")]
+    voter: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn parse_join(headers: &HeaderMap, body: &[u8]) -> Result<JoinRequest, String> {
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
+    let parsed = if is_form {
+        serde_urlencoded::from_bytes(body).map_err(|e| e.to_string())
+    } else {
+        serde_json::from_slice(body).map_err(|e| e.to_string())
+    };
+    let request: JoinRequest = parsed?;
+    if request.id.is_empty() || request.raft_addr.is_empty() {
+        return Err("id and raft_addr must not be empty".into());
+    }
+    Ok(request)
+}
+
+async fn join(State(node): State<Node>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let request = match parse_join(&headers, &body) {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("bad join request: {e}")),
+    };
+    if let Some(redirect) = leader_only(&node, &uri) {
+        return redirect;
+    }
+    let member = Member {
+        resp_addr: request.resp_addr.clone().unwrap_or_default(),
+        http_addr: request.http_addr.clone().unwrap_or_default(),
+        name: request.id.clone(),
+        raft_addr: request.raft_addr.clone(),
+    };
+    let id = node_id(&member.name);
+    info!(member = %member, voter = request.voter, "adding member as a learner");
+    if let Err(e) = node.raft.add_learner(id, member, true).await {
+        return error(StatusCode::CONFLICT, e);
+    }
+    if request.voter {
+        if let Err(e) = node
+            .raft
+            .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false)
+            .await
+        {
+            return error(StatusCode::CONFLICT, e);
+        }
+        info!(member = %request.id, "promoted member to voter");
+    }
+    Json(node.status()).into_response()
+}
+
+/// The Raft id of a member named `name`, if it is one.
+fn member_id(node: &RaftNode, name: &str) -> Option<NodeId> {
+    let id = node_id(name);
+    node.applied
+        .membership
+        .lock()
+        .membership()
+        .get_node(&id)
+        .map(|_| id)
+}
+
+async fn promote(State(node): State<Node>, uri: Uri, Path(name): Path<String>) -> Response {
+    if let Some(redirect) = leader_only(&node, &uri) {
+        return redirect;
+    }
+    let Some(id) = member_id(&node, &name) else {
+        return error(StatusCode::NOT_FOUND, format!("no member named {name}"));
+    };
+    match node
+        .raft
+        .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false)
+        .await
+    {
+        Ok(_) => Json(node.status()).into_response(),
+        Err(e) => error(StatusCode::CONFLICT, e),
+    }
+}
+
+async fn remove_member(State(node): State<Node>, uri: Uri, Path(name): Path<String>) -> Response {
+    if let Some(redirect) = leader_only(&node, &uri) {
+        return redirect;
+    }
+    let Some(id) = member_id(&node, &name) else {
+        return error(StatusCode::NOT_FOUND, format!("no member named {name}"));
+    };
+    let ids = BTreeSet::from([id]);
+    let is_voter = node
+        .applied
+        .membership
+        .lock()
+        .membership()
+        .voter_ids()
+        .any(|v| v == id);
+    let change = if is_voter {
+        ChangeMembers::RemoveVoters(ids)
+    } else {
+        ChangeMembers::RemoveNodes(ids)
+    };
+    match node.raft.change_membership(change, false).await {
+        Ok(_) => {
+            info!(member = %name, "removed member");
+            Json(node.status()).into_response()
+        }
+        Err(e) => error(StatusCode::CONFLICT, e),
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct TransferRequest {
+    to: Option<String>,
+}
+
+/// Hands leadership over by asking the target to campaign: it wins because it is caught
+/// up, and this node steps down on seeing the higher term.
+async fn transfer_leadership(State(node): State<Node>, uri: Uri, body: Bytes) -> Response {
+    let request: TransferRequest = if body.is_empty() {
+        TransferRequest::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(r) => r,
+            Err(e) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!("bad transfer request: {e}"),
+                )
+            }
+        }
+    };
+    if let Some(redirect) = leader_only(&node, &uri) {
+        return redirect;
+    }
+    let status = node.status();
+    let target = status
+        .members
+        .iter()
+        .filter(|m| m.role == "voter" && m.id != node.me.name)
+        .filter(|m| request.to.as_ref().is_none_or(|to| *to == m.id))
+        .min_by_key(|m| m.lag.unwrap_or(u64::MAX));
+    let Some(target) = target else {
+        return error(StatusCode::NOT_FOUND, "no voter to hand leadership to");
+    };
+    let url = format!("http://{}/leadership/campaign", target.http_addr);
+    match post_json(&url, &json!({}), node.settings.secret.as_deref()).await {
+        Ok(_) => Json(json!({ "to": target.id })).into_response(),
+        Err(e) => error(
+            StatusCode::BAD_GATEWAY,
+            format!("{} did not take over: {e}", target.id),
+        ),
+    }
+}
+
+async fn campaign(State(node): State<Node>) -> Response {
+    match node.raft.trigger().elect().await {
+        Ok(()) => (StatusCode::OK, "campaigning").into_response(),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
+    }
+}
+
+fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("http client")
+}
+
+async fn post_json(
+    url: &str,
+    body: &serde_json::Value,
+    secret: Option<&str>,
+) -> anyhow::Result<serde_json::Value> {
+    let mut request = http_client().post(url).json(body);
+    if let Some(secret) = secret {
+        request = request.bearer_auth(secret);
+    }
+    let response = request.send().await?;
+    let status = response.status();
+    let body: serde_json::Value = response.json().await.unwrap_or_default();
+    anyhow::ensure!(status.is_success(), "{status}: {body}");
+    Ok(body)
+}
+
+/// `--raft-join`: asks the given nodes in turn to add this node, until one accepts.
+pub async fn join_until_accepted(node: Node, targets: Vec<String>) {
+    let body = json!({
+        "id": node.me.name,
+        "raft_addr": node.me.raft_addr,
+        "resp_addr": node.me.resp_addr,
+        "http_addr": node.me.http_addr,
+        "voter": true,
+    });
+    loop {
+        for target in &targets {
+            let url = format!("http://{target}/join");
+            match post_json(&url, &body, node.settings.secret.as_deref()).await {
+                Ok(_) => {
+                    info!(via = %target, "joined the cluster");
+                    return;
+                }
+                Err(e) => warn!(via = %target, error = %e, "join failed; will retry"),
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}

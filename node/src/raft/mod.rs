@@ -1,0 +1,324 @@
+//! Raft replication (openraft, storage v2) with sled persistence.
+//!
+//! Writes are proposed to the log with the leader's time and a random seed stamped in, and
+//! answered once committed on a majority and applied. Reads are linearizable by default:
+//! the leader confirms it still leads (read index, batched across clients) before reading.
+
+pub mod admin;
+mod log_store;
+pub mod network;
+mod read_index;
+mod state_machine;
+pub mod types;
+
+pub use state_machine::{apply_request, Applied};
+pub use types::{node_id, Member, Request, Response};
+
+use crate::config::NodeArgs;
+use crate::keyspace::Store;
+use crate::protocol::Reply;
+use log_store::LogStore;
+use openraft::error::{ClientWriteError, ForwardToLeader, RaftError};
+use openraft::{Config, ServerState, SnapshotPolicy};
+use parking_lot::Mutex;
+use read_index::ReadIndex;
+use serde::Serialize;
+use state_machine::StateMachine;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tracing::{info, warn};
+use types::{NodeId, Raft};
+
+/// Settings of the Raft layer, from the command line.
+#[derive(Debug, Clone)]
+pub struct RaftSettings {
+    pub timeout: Duration,
+    pub secret: Option<String>,
+}
+
+/// A running Raft member and what the rest of the node needs from it.
+pub struct RaftNode {
+    pub raft: Raft,
+    pub id: NodeId,
+    pub me: Member,
+    pub applied: Arc<Applied>,
+    pub settings: RaftSettings,
+    log: LogStore,
+    reads: ReadIndex,
+}
+
+impl RaftNode {
+    /// Opens the Raft state in `--raft-dir`, starts the peer listener, and bootstraps or
+    /// joins when asked to and there is no state yet.
+    pub async fn start(args: &NodeArgs, store: Arc<Mutex<Store>>) -> anyhow::Result<Arc<RaftNode>> {
+        let me = advertised_member(args)?;
+        let id = node_id(&me.name);
+        std::fs::create_dir_all(&args.raft_dir)?;
+        let db = sled::open(args.raft_dir.join("sled"))?;
+        let log = LogStore::open(&db)?;
+        let had_state = log.has_state()?;
+        let sm = StateMachine::open(&db, store)?;
+        let applied = sm.applied();
+        let config = raft_config(args)?;
+        let network = network::Network {
+            secret: args.cluster_secret.clone(),
+        };
+        let raft = Raft::new(id, config, network, log.clone(), sm).await?;
+        let listener = TcpListener::bind(&args.raft_bind)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen for raft on {}: {e}", args.raft_bind))?;
+        tokio::spawn(network::serve(
+            listener,
+            raft.clone(),
+            args.cluster_secret.clone(),
+        ));
+        let settings = RaftSettings {
+            timeout: args.raft_timeout.into(),
+            secret: args.cluster_secret.clone(),
+        };
+        let reads = ReadIndex::start(raft.clone());
+        let node = Arc::new(RaftNode {
+            raft,
+            id,
+            me,
+            applied,
+            settings,
+            log,
+            reads,
+        });
+        node.bootstrap_or_join(args, had_state).await?;
+        Ok(node)
+    }
+
+    async fn bootstrap_or_join(
+        self: &Arc<Self>,
+        args: &NodeArgs,
+        had_state: bool,
+    ) -> anyhow::Result<()> {
+        if had_state {
+            if args.raft_bootstrap || !args.raft_join.is_empty() {
+                info!("existing raft state found: rejoining with it; --raft-bootstrap/--raft-join ignored");
+            }
+            return Ok(());
+        }
+        if args.raft_bootstrap {
+            self.initialize().await?;
+            info!(node = %self.me, "bootstrapped a new single-voter cluster");
+        } else if !args.raft_join.is_empty() {
+            tokio::spawn(admin::join_until_accepted(
+                self.clone(),
+                args.raft_join.clone(),
+            ));
+        } else {
+            info!("no raft state: waiting to be initialised (POST /init) or joined by the leader");
+        }
+        Ok(())
+    }
+
+    /// Makes this node a one-voter cluster.
+    pub async fn initialize(&self) -> anyhow::Result<()> {
+        let members = BTreeMap::from([(self.id, self.me.clone())]);
+        self.raft.initialize(members).await?;
+        Ok(())
+    }
+
+    pub fn has_state(&self) -> bool {
+        self.log.has_state().unwrap_or(true)
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.raft.metrics().borrow().state == ServerState::Leader
+    }
+
+    /// The current leader's member record, when known.
+    pub fn leader(&self) -> Option<Member> {
+        let leader = self.raft.metrics().borrow().current_leader?;
+        state_machine::member(&self.applied, leader)
+    }
+
+    /// Proposes `request` and waits for it to be applied on this node.
+    pub async fn write(&self, request: Request) -> Result<Response, Reply> {
+        match tokio::time::timeout(self.settings.timeout, self.raft.client_write(request)).await {
+            Ok(Ok(written)) => Ok(written.data),
+            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => Err(self.redirect(&f, true)),
+            Ok(Err(e)) => Err(Reply::error(format!("ERR raft: {e}"))),
+            Err(_) => Err(Reply::error(
+                "ERR timeout: the write was not confirmed in time; it may or may not have been applied",
+            )),
+        }
+    }
+
+    /// Waits until a read on this node is linearizable (this node leads and has applied
+    /// everything committed before the read arrived).
+    pub async fn linearize(&self) -> Result<(), Reply> {
+        match tokio::time::timeout(self.settings.timeout, self.reads.wait()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(Some(f))) => Err(self.redirect(&f, false)),
+            Ok(Err(None)) => Err(Reply::error("ERR raft: this node is shutting down")),
+            Err(_) => Err(Reply::error(
+                "ERR timeout: could not confirm leadership for a linearizable read",
+            )),
+        }
+    }
+
+    /// The error a client gets from a follower: Redis's READONLY, naming the leader's RESP address.
+    fn redirect(&self, f: &ForwardToLeader<NodeId, Member>, write: bool) -> Reply {
+        let leader = f.leader_node.clone().or_else(|| {
+            f.leader_id
+                .and_then(|id| state_machine::member(&self.applied, id))
+        });
+        match (leader, write) {
+            (Some(l), true) => Reply::error(format!("READONLY You can't write against a read only replica. leader={}", l.resp_addr)),
+            (Some(l), false) => Reply::error(format!(
+                "READONLY Linearizable reads are served by the leader (or send READONLY to read from this replica). leader={}",
+                l.resp_addr
+            )),
+            (None, _) => Reply::error("CLUSTERDOWN No Raft leader is known yet; retry shortly"),
+        }
+    }
+
+    /// `GET /status` and INFO replication.
+    pub fn status(&self) -> Status {
+        let metrics = self.raft.metrics().borrow().clone();
+        let membership = metrics.membership_config.membership().clone();
+        let voters: Vec<NodeId> = membership.voter_ids().collect();
+        let replication = metrics.replication.clone();
+        let last_log = metrics.last_log_index;
+        let members = membership
+            .nodes()
+            .map(|(id, m)| {
+                let matched = replication
+                    .as_ref()
+                    .and_then(|r| r.get(id).cloned())
+                    .flatten()
+                    .map(|l| l.index);
+                let matched = if *id == self.id { last_log } else { matched };
+                MemberStatus {
+                    id: m.name.clone(),
+                    raft_addr: m.raft_addr.clone(),
+                    resp_addr: m.resp_addr.clone(),
+                    http_addr: m.http_addr.clone(),
+                    role: if voters.contains(id) {
+                        "voter"
+                    } else {
+                        "learner"
+                    },
+                    matched_index: replication.as_ref().and(matched),
+                    lag: replication
+                        .as_ref()
+                        .and(matched.map(|m| last_log.unwrap_or(0).saturating_sub(m))),
+                }
+            })
+            .collect();
+        let initialized = metrics.membership_config.log_id().is_some() || self.has_state();
+        let in_membership = membership.get_node(&self.id).is_some();
+        let role = match metrics.state {
+            _ if !initialized => "uninitialized",
+            _ if !in_membership && metrics.membership_config.log_id().is_some() => "removed",
+            ServerState::Leader => "leader",
+            ServerState::Candidate => "candidate",
+            ServerState::Learner => "learner",
+            ServerState::Follower if !voters.contains(&self.id) => "learner",
+            ServerState::Follower => "follower",
+            ServerState::Shutdown => "shutdown",
+        };
+        let leader = metrics
+            .current_leader
+            .and_then(|l| state_machine::member(&self.applied, l));
+        Status {
+            id: self.me.name.clone(),
+            role,
+            term: metrics.current_term,
+            leader_id: leader.as_ref().map(|l| l.name.clone()),
+            leader: leader.map(MemberRef::from),
+            commit_index: self.log.committed_index(),
+            applied_index: metrics.last_applied.map(|l| l.index),
+            last_log_index: metrics.last_log_index,
+            snapshot_index: metrics.snapshot.map(|l| l.index),
+            members,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MemberRef {
+    pub id: String,
+    pub raft_addr: String,
+    pub resp_addr: String,
+    pub http_addr: String,
+}
+
+impl From<Member> for MemberRef {
+    fn from(m: Member) -> Self {
+        MemberRef {
+            id: m.name,
+            raft_addr: m.raft_addr,
+            resp_addr: m.resp_addr,
+            http_addr: m.http_addr,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MemberStatus {
+    pub id: String,
+    pub raft_addr: String,
+    pub resp_addr: String,
+    pub http_addr: String,
+    pub role: &'static str,
+    pub matched_index: Option<u64>,
+    pub lag: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    pub id: String,
+    pub role: &'static str,
+    pub term: u64,
+    pub leader_id: Option<String>,
+    pub leader: Option<MemberRef>,
+    pub commit_index: Option<u64>,
+    pub applied_index: Option<u64>,
+    pub last_log_index: Option<u64>,
+    pub snapshot_index: Option<u64>,
+    pub members: Vec<MemberStatus>,
+}
+
+/// This node as others must reach it: advertised addresses win over bind addresses.
+fn advertised_member(args: &NodeArgs) -> anyhow::Result<Member> {
+    let resp_bind = format!("{}:{}", args.host, args.port);
+    let pick = |advertised: &Option<String>, bind: &str, flag: &str| -> anyhow::Result<String> {
+        match advertised {
+            Some(a) => Ok(a.clone()),
+            None if bind.starts_with("0.0.0.0") || bind.starts_with("[::]") => {
+                warn!("{bind} is a wildcard address; set --{flag} so peers can reach this node");
+                Ok(bind.to_string())
+            }
+            None => Ok(bind.to_string()),
+        }
+    };
+    Ok(Member {
+        name: args.node_id.clone(),
+        raft_addr: pick(&args.raft_advertise, &args.raft_bind, "raft-advertise")?,
+        resp_addr: pick(&args.resp_advertise, &resp_bind, "resp-advertise")?,
+        http_addr: pick(&args.http_advertise, &args.raft_http, "http-advertise")?,
+    })
+}
+
+fn raft_config(args: &NodeArgs) -> anyhow::Result<Arc<Config>> {
+    let config = Config {
+        cluster_name: "tinyredis".into(),
+        heartbeat_interval: 100,
+        election_timeout_min: 500,
+        election_timeout_max: 1000,
+        snapshot_policy: SnapshotPolicy::LogsSinceLast(args.raft_snap_threshold),
+        // Keep some log behind a snapshot so briefly lagging followers catch up from the
+        // log instead of a full snapshot install.
+        max_in_snapshot_log_to_keep: (args.raft_snap_threshold / 2).min(1000),
+        install_snapshot_timeout: 10_000,
+        ..Default::default()
+    };
+    Ok(Arc::new(config.validate()?))
+}

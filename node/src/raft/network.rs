@@ -1,0 +1,240 @@
+//! Raft RPCs between nodes over TCP on `--raft-bind`: length-prefixed bincode frames on a
+//! persistent connection per peer. A connection opens with the cluster secret, so a node
+//! outside the cluster cannot vote or append.
+
+use super::types::{Member, NodeId, Raft, TypeConfig};
+use openraft::error::{
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+};
+use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tracing::{debug, warn};
+
+/// Frames above this are refused: a peer sending more is broken or hostile.
+const MAX_FRAME: u32 = 1 << 30;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[derive(Serialize, Deserialize)]
+struct Hello {
+    secret: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+enum RpcRequest {
+    Append(AppendEntriesRequest<TypeConfig>),
+    Vote(VoteRequest<NodeId>),
+    Snapshot(InstallSnapshotRequest<TypeConfig>),
+}
+
+#[derive(Serialize, Deserialize)]
+enum RpcResponse {
+    Append(Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>>),
+    Vote(Result<VoteResponse<NodeId>, RaftError<NodeId>>),
+    Snapshot(Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>),
+}
+
+async fn write_frame<T: Serialize>(stream: &mut TcpStream, value: &T) -> std::io::Result<()> {
+    let body = bincode::serialize(value).map_err(std::io::Error::other)?;
+    let mut frame = Vec::with_capacity(body.len() + 4);
+    frame.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    frame.extend_from_slice(&body);
+    stream.write_all(&frame).await
+}
+
+async fn read_frame<T: DeserializeOwned>(stream: &mut TcpStream) -> std::io::Result<T> {
+    let len = stream.read_u32().await?;
+    if len > MAX_FRAME {
+        return Err(std::io::Error::other(format!(
+            "frame of {len} bytes is too large"
+        )));
+    }
+    let mut body = vec![0; len as usize];
+    stream.read_exact(&mut body).await?;
+    bincode::deserialize(&body).map_err(std::io::Error::other)
+}
+
+/// Makes a client per peer.
+#[derive(Clone)]
+pub struct Network {
+    pub secret: Option<String>,
+}
+
+impl RaftNetworkFactory<TypeConfig> for Network {
+    type Network = PeerClient;
+
+    async fn new_client(&mut self, target: NodeId, node: &Member) -> PeerClient {
+        PeerClient {
+            target,
+            addr: node.raft_addr.clone(),
+            secret: self.secret.clone(),
+            conn: None,
+        }
+    }
+}
+
+pub struct PeerClient {
+    target: NodeId,
+    addr: String,
+    secret: Option<String>,
+    conn: Option<TcpStream>,
+}
+
+/// How one RPC failed, before it is typed for openraft.
+enum CallError {
+    Unreachable(std::io::Error),
+    Network(std::io::Error),
+}
+
+impl PeerClient {
+    async fn connect(&mut self) -> Result<&mut TcpStream, CallError> {
+        if self.conn.is_none() {
+            let connect = TcpStream::connect(&self.addr);
+            let mut stream = tokio::time::timeout(CONNECT_TIMEOUT, connect)
+                .await
+                .map_err(|_| CallError::Unreachable(std::io::ErrorKind::TimedOut.into()))?
+                .map_err(CallError::Unreachable)?;
+            let _ = stream.set_nodelay(true);
+            write_frame(
+                &mut stream,
+                &Hello {
+                    secret: self.secret.clone(),
+                },
+            )
+            .await
+            .map_err(CallError::Unreachable)?;
+            self.conn = Some(stream);
+        }
+        Ok(self.conn.as_mut().expect("connected"))
+    }
+
+    async fn call(&mut self, request: RpcRequest, ttl: Duration) -> Result<RpcResponse, CallError> {
+        let exchange = async {
+            let stream = self.connect().await?;
+            write_frame(stream, &request)
+                .await
+                .map_err(CallError::Network)?;
+            read_frame(stream).await.map_err(CallError::Network)
+        };
+        let result = match tokio::time::timeout(ttl, exchange).await {
+            Ok(result) => result,
+            Err(_) => Err(CallError::Network(std::io::ErrorKind::TimedOut.into())),
+        };
+        if result.is_err() {
+            // The stream may hold half a frame: start over on a new connection.
+            self.conn = None;
+        }
+        result
+    }
+
+    fn rpc_error<E: std::error::Error>(&self, e: CallError) -> RPCError<NodeId, Member, E> {
+        match e {
+            CallError::Unreachable(e) => RPCError::Unreachable(Unreachable::new(&e)),
+            CallError::Network(e) => RPCError::Network(NetworkError::new(&e)),
+        }
+    }
+
+    fn remote<E: std::error::Error>(&self, e: E) -> RPCError<NodeId, Member, E> {
+        RPCError::RemoteError(RemoteError::new(self.target, e))
+    }
+
+    fn unexpected<E: std::error::Error>(&self) -> RPCError<NodeId, Member, E> {
+        let e = std::io::Error::other("peer answered a different RPC");
+        RPCError::Network(NetworkError::new(&e))
+    }
+}
+
+impl RaftNetwork<TypeConfig> for PeerClient {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, Member, RaftError<NodeId>>> {
+        match self.call(RpcRequest::Append(rpc), option.hard_ttl()).await {
+            Ok(RpcResponse::Append(Ok(resp))) => Ok(resp),
+            Ok(RpcResponse::Append(Err(e))) => Err(self.remote(e)),
+            Ok(_) => Err(self.unexpected()),
+            Err(e) => Err(self.rpc_error(e)),
+        }
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<
+        InstallSnapshotResponse<NodeId>,
+        RPCError<NodeId, Member, RaftError<NodeId, InstallSnapshotError>>,
+    > {
+        match self
+            .call(RpcRequest::Snapshot(rpc), option.hard_ttl())
+            .await
+        {
+            Ok(RpcResponse::Snapshot(Ok(resp))) => Ok(resp),
+            Ok(RpcResponse::Snapshot(Err(e))) => Err(self.remote(e)),
+            Ok(_) => Err(self.unexpected()),
+            Err(e) => Err(self.rpc_error(e)),
+        }
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, Member, RaftError<NodeId>>> {
+        match self.call(RpcRequest::Vote(rpc), option.hard_ttl()).await {
+            Ok(RpcResponse::Vote(Ok(resp))) => Ok(resp),
+            Ok(RpcResponse::Vote(Err(e))) => Err(self.remote(e)),
+            Ok(_) => Err(self.unexpected()),
+            Err(e) => Err(self.rpc_error(e)),
+        }
+    }
+}
+
+/// Serves peers' RPCs on `listener` for `raft`.
+pub async fn serve(listener: TcpListener, raft: Raft, secret: Option<String>) {
+    loop {
+        let (stream, addr) = match listener.accept().await {
+            Ok(pair) => pair,
+            Err(e) => {
+                warn!(error = %e, "raft accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let (raft, secret) = (raft.clone(), secret.clone());
+        tokio::spawn(async move {
+            if let Err(e) = serve_peer(stream, raft, secret).await {
+                debug!(peer = %addr, error = %e, "raft peer connection closed");
+            }
+        });
+    }
+}
+
+async fn serve_peer(
+    mut stream: TcpStream,
+    raft: Raft,
+    secret: Option<String>,
+) -> std::io::Result<()> {
+    let _ = stream.set_nodelay(true);
+    let hello: Hello = read_frame(&mut stream).await?;
+    if secret.is_some() && hello.secret != secret {
+        warn!("refused a raft connection with a wrong cluster secret");
+        return Ok(());
+    }
+    loop {
+        let response = match read_frame(&mut stream).await? {
+            RpcRequest::Append(rpc) => RpcResponse::Append(raft.append_entries(rpc).await),
+            RpcRequest::Vote(rpc) => RpcResponse::Vote(raft.vote(rpc).await),
+            RpcRequest::Snapshot(rpc) => RpcResponse::Snapshot(raft.install_snapshot(rpc).await),
+        };
+        write_frame(&mut stream, &response).await?;
+    }
+}

@@ -1,0 +1,87 @@
+//! What goes into the Raft log and what comes back from applying it.
+
+use crate::keyspace::Watch;
+use crate::protocol::Reply;
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use std::io::Cursor;
+
+/// A member of the cluster as Raft stores it: its name and how to reach it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    /// The user-facing node id (`--node-id`, a pod name in Kubernetes).
+    pub name: String,
+    pub raft_addr: String,
+    pub resp_addr: String,
+    pub http_addr: String,
+}
+
+impl std::fmt::Display for Member {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}@{}", self.name, self.raft_addr)
+    }
+}
+
+/// A log entry's payload. Time and randomness are stamped by the leader when it proposes,
+/// so applying is a pure function of the log.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Request {
+    /// One data command run in `db`.
+    Command {
+        db: usize,
+        args: Vec<Bytes>,
+        now_ms: u64,
+        seed: u64,
+    },
+    /// MULTI/EXEC: the calls run atomically unless a watched key changed.
+    Transaction {
+        db: usize,
+        calls: Vec<Vec<Bytes>>,
+        watches: Vec<Watch>,
+        now_ms: u64,
+        seed: u64,
+    },
+    /// Keys the leader found expired: deleted where still expired at `now_ms`.
+    Expire {
+        keys: Vec<(usize, Bytes)>,
+        now_ms: u64,
+    },
+}
+
+/// What applying an entry answered.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Response {
+    Reply(Reply),
+    /// A transaction's replies (`None` for session commands, which the session answers)
+    /// and the db it left selected; `None` when WATCH aborted it.
+    Transaction(Option<(Vec<Option<Reply>>, usize)>),
+    None,
+}
+
+openraft::declare_raft_types!(
+    /// The Raft types of tinyredis.
+    pub TypeConfig:
+        D = Request,
+        R = Response,
+        NodeId = u64,
+        Node = Member,
+        SnapshotData = Cursor<Vec<u8>>,
+);
+
+pub type NodeId = u64;
+pub type LogId = openraft::LogId<NodeId>;
+pub type Vote = openraft::Vote<NodeId>;
+pub type Entry = openraft::Entry<TypeConfig>;
+pub type StorageError = openraft::StorageError<NodeId>;
+pub type StoredMembership = openraft::StoredMembership<NodeId, Member>;
+pub type SnapshotMeta = openraft::SnapshotMeta<NodeId, Member>;
+pub type Snapshot = openraft::Snapshot<TypeConfig>;
+pub type Raft = openraft::Raft<TypeConfig>;
+
+/// Raft's numeric id for a node name: a stable 64-bit FNV-1a hash, so every node derives
+/// the same number from the same name without coordination.
+pub fn node_id(name: &str) -> NodeId {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
+}
