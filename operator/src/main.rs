@@ -35,6 +35,9 @@ enum Command {
     Run,
     /// Print the TinyRedisCluster CustomResourceDefinition as YAML.
     Crd,
+    /// Print every API access the operator needs as JSON (for packaging checks).
+    #[command(hide = true)]
+    Rbac,
 }
 
 #[derive(clap::Args)]
@@ -59,6 +62,10 @@ async fn main() -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Run) {
         Command::Crd => {
             print!("{}", crd_yaml());
+            Ok(())
+        }
+        Command::Rbac => {
+            println!("{}", tinyredis_operator::rbac::api_access_json());
             Ok(())
         }
         Command::Run => run(cli.run).await,

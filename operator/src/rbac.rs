@@ -98,9 +98,27 @@ pub fn allows(group: &str, resource: &str, verb: &str) -> bool {
         .any(|a| a.group == group && a.resource == resource && a.verbs.contains(&verb))
 }
 
+/// The table as JSON (`tinyredis-operator rbac`), one object per resource,
+/// for the packaging checks that compare the chart's RBAC rules with it.
+pub fn api_access_json() -> String {
+    let rows: Vec<_> = API_ACCESS
+        .iter()
+        .map(|a| serde_json::json!({"group": a.group, "resource": a.resource, "verbs": a.verbs}))
+        .collect();
+    serde_json::to_string_pretty(&rows).expect("JSON of static strings")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_lists_every_row() {
+        let rows: Vec<serde_json::Value> = serde_json::from_str(&api_access_json()).unwrap();
+        assert_eq!(rows.len(), API_ACCESS.len());
+        assert_eq!(rows[0]["resource"], API_ACCESS[0].resource);
+        assert_eq!(rows[0]["verbs"][0], API_ACCESS[0].verbs[0]);
+    }
 
     #[test]
     fn each_resource_is_listed_once_with_sorted_verbs() {
