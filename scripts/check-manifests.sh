@@ -36,6 +36,14 @@ echo "ok: helm lint --strict (default and all-options values)"
 "$HELM" template tinyredis "$chart" --namespace tinyredis-system -f "$all_options" \
   >"$out/rendered/helm-all-options.yaml"
 echo "ok: helm template (default and all-options values)"
+# values.schema.json must reject bad values.
+for bad in metrics.port=0 replicaCount=-1 cluster.nmae=typo image.pullPolicy=Sometimes; do
+  if "$HELM" template tinyredis "$chart" --set "$bad" >/dev/null 2>&1; then
+    echo "FAIL: helm template accepted --set $bad; values.schema.json should reject it" >&2
+    exit 1
+  fi
+done
+echo "ok: values.schema.json rejects bad values"
 
 "$KUBECTL" kustomize deploy/ >"$out/rendered/kustomize-base.yaml"
 "$KUBECTL" kustomize deploy/overlays/monitoring >"$out/rendered/kustomize-monitoring.yaml"

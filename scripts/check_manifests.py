@@ -48,7 +48,10 @@ CRD_COPIES = [
 EXAMPLES = os.path.join(ROOT, "deploy", "examples")
 # Kinds kubernetes-validate has no schema for (custom resources).
 CUSTOM_KINDS = {"ServiceMonitor", "PodMonitor", "TinyRedisCluster"}
-K8S_VERSIONS = ["1.30.0", "latest"]
+import kubernetes_validate.utils  # noqa: E402
+
+# Kubernetes 1.30 and the newest version kubernetes-validate knows.
+K8S_VERSIONS = ["1.30.0", kubernetes_validate.utils.latest_version()]
 LEASES = ("coordination.k8s.io", "leases")
 
 failures = []
@@ -148,9 +151,7 @@ def check_kubernetes_validate(rendered):
                     yaml.safe_dump(doc, f)
                 files.append(path)
         for version in K8S_VERSIONS:
-            args = ["kubernetes-validate", "--strict", "--quiet"]
-            if version != "latest":
-                args += ["-k", version]
+            args = ["kubernetes-validate", "--strict", "--quiet", "-k", version]
             result = subprocess.run(args + files, capture_output=True, text=True)
             if result.returncode != 0:
                 fail(f"kubernetes-validate --strict ({version}):\n{result.stdout}{result.stderr}")
