@@ -10,6 +10,7 @@ mod exec;
 pub mod generic;
 pub mod hashes;
 pub mod lists;
+pub mod long_double;
 pub mod server;
 pub mod sets;
 pub mod strings;
