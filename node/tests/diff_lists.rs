@@ -237,8 +237,10 @@ fn lmove_and_lmpop_match_redis() {
         RPOPLPUSH missing other
         LRANGE other 0 -1
         RPUSH one x
+        EXPIRE one 100
         LMOVE one one LEFT LEFT
         LRANGE one 0 -1
+        TTL one
         SET s v
         LMOVE s dst LEFT LEFT
         LMOVE dst s LEFT LEFT
