@@ -232,6 +232,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         "Swaps two Redis databases.",
     ),
     spec(
+        "debug",
+        -2,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        Keys::None,
+        Run::Exec(debug),
+        SERVER,
+        "A container for debugging commands.",
+    ),
+    spec(
         "time",
         1,
         LOADING | STALE | FAST,
@@ -440,6 +449,19 @@ fn swapdb(exec: &mut Exec, args: &[Bytes]) -> Result<Reply, CommandError> {
     let b = parse_db_index(&args[2]).map_err(|_| CommandError::err("invalid second DB index"))?;
     exec.store.swap_dbs(a, b);
     Ok(Reply::OK)
+}
+
+/// DEBUG DIGEST: a fingerprint of the whole replicated keyspace, equal on replicas that
+/// applied the same log (Redis answers a SHA1 of its dataset; ours hashes the snapshot image).
+fn debug(exec: &mut Exec, args: &[Bytes]) -> Result<Reply, CommandError> {
+    if !super::is(&args[1], "DIGEST") || args.len() != 2 {
+        return Err(CommandError::err("DEBUG supports only DIGEST here"));
+    }
+    let image = exec.store.to_image();
+    let hash = image.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    });
+    Ok(Reply::Status(format!("{hash:040x}").into()))
 }
 
 /// TIME answers the request's own timestamp, so it is the same on every replica.

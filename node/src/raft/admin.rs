@@ -11,6 +11,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
+use openraft::error::{ChangeMembershipError, ClientWriteError, RaftError};
 use openraft::ChangeMembers;
 use serde::Deserialize;
 use serde_json::json;
@@ -169,20 +170,49 @@ async fn join(State(node): State<Node>, uri: Uri, headers: HeaderMap, body: Byte
     };
     let id = node_id(&member.name);
     info!(member = %member, voter = request.voter, "adding member as a learner");
-    if let Err(e) = node.raft.add_learner(id, member, true).await {
+    let added = retry_in_progress(&node, || node.raft.add_learner(id, member.clone(), true)).await;
+    if let Err(e) = added {
         return error(StatusCode::CONFLICT, e);
     }
     if request.voter {
-        if let Err(e) = node
-            .raft
-            .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false)
-            .await
-        {
+        let add_voter = ChangeMembers::AddVoterIds(BTreeSet::from([id]));
+        if let Err(e) = change_membership(&node, add_voter).await {
             return error(StatusCode::CONFLICT, e);
         }
         info!(member = %request.id, "promoted member to voter");
     }
     Json(node.status()).into_response()
+}
+
+type ChangeResult<T> = Result<T, RaftError<NodeId, ClientWriteError<NodeId, Member>>>;
+
+/// Runs a membership change, waiting out one already in progress (one change at a time is
+/// Raft's rule; callers such as the operator should not have to retry for it).
+async fn retry_in_progress<T, F, Fut>(node: &RaftNode, mut change: F) -> ChangeResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ChangeResult<T>>,
+{
+    let deadline = tokio::time::Instant::now() + node.settings.timeout;
+    loop {
+        match change().await {
+            Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(
+                ChangeMembershipError::InProgress(_),
+            ))) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn change_membership(
+    node: &RaftNode,
+    change: ChangeMembers<NodeId, Member>,
+) -> ChangeResult<()> {
+    retry_in_progress(node, || node.raft.change_membership(change.clone(), false))
+        .await
+        .map(|_| ())
 }
 
 /// The Raft id of a member named `name`, if it is one.
@@ -203,11 +233,7 @@ async fn promote(State(node): State<Node>, uri: Uri, Path(name): Path<String>) -
     let Some(id) = member_id(&node, &name) else {
         return error(StatusCode::NOT_FOUND, format!("no member named {name}"));
     };
-    match node
-        .raft
-        .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false)
-        .await
-    {
+    match change_membership(&node, ChangeMembers::AddVoterIds(BTreeSet::from([id]))).await {
         Ok(_) => Json(node.status()).into_response(),
         Err(e) => error(StatusCode::CONFLICT, e),
     }
@@ -233,7 +259,7 @@ async fn remove_member(State(node): State<Node>, uri: Uri, Path(name): Path<Stri
     } else {
         ChangeMembers::RemoveNodes(ids)
     };
-    match node.raft.change_membership(change, false).await {
+    match change_membership(&node, change).await {
         Ok(_) => {
             info!(member = %name, "removed member");
             Json(node.status()).into_response()

@@ -139,6 +139,7 @@ pub fn apply_request(store: &mut Store, request: &Request) -> Response {
             }
             Response::None
         }
+        Request::Barrier => Response::None,
     }
 }
 

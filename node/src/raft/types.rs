@@ -46,6 +46,9 @@ pub enum Request {
         keys: Vec<(usize, Bytes)>,
         now_ms: u64,
     },
+    /// Changes nothing: a leader commits one in its term before serving reads, so its read
+    /// index covers every write acknowledged before it led.
+    Barrier,
 }
 
 /// What applying an entry answered.

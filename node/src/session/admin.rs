@@ -256,7 +256,7 @@ fn info(session: &Session, sections: &[Bytes]) -> Reply {
         );
     }
     if wanted("replication") {
-        out.push_str("# Replication\r\nrole:master\r\nconnected_slaves:0\r\n\r\n");
+        out.push_str(&replication_section(session));
     }
     if wanted("keyspace") {
         out.push_str("# Keyspace\r\n");
@@ -267,6 +267,53 @@ fn info(session: &Session, sections: &[Bytes]) -> Reply {
     Reply::Verbatim(Bytes::from(
         out.trim_end_matches("\r\n").to_string() + "\r\n",
     ))
+}
+
+/// INFO replication: Redis's role field plus the original tinyredis's Raft fields.
+fn replication_section(session: &Session) -> String {
+    let Some(raft) = session.shared.engine.raft() else {
+        return "# Replication\r\nrole:master\r\nconnected_slaves:0\r\n\r\n".into();
+    };
+    let s = raft.status();
+    let leader = s.leader.as_ref();
+    let field = |v: Option<&String>| v.cloned().unwrap_or_default();
+    let index = |v: Option<u64>| v.unwrap_or(0);
+    let mut out = String::from("# Replication\r\n");
+    let _ = write!(
+        out,
+        "role:{}\r\nnode_id:{}\r\nadvertise_addr:{}\r\nresp_addr:{}\r\nraft_state:{}\r\nraft_term:{}\r\nraft_commit_index:{}\r\nraft_applied_index:{}\r\nraft_last_log_index:{}\r\nleader_id:{}\r\nleader_raft_addr:{}\r\nleader_resp_addr:{}\r\nleader_http_addr:{}\r\nknown_peers:{}\r\n",
+        if s.role == "leader" { "master" } else { "slave" },
+        s.id,
+        raft.me.raft_addr,
+        raft.me.resp_addr,
+        s.role,
+        s.term,
+        index(s.commit_index),
+        index(s.applied_index),
+        index(s.last_log_index),
+        field(s.leader_id.as_ref()),
+        field(leader.map(|l| &l.raft_addr)),
+        field(leader.map(|l| &l.resp_addr)),
+        field(leader.map(|l| &l.http_addr)),
+        s.members.len(),
+    );
+    for (i, m) in s.members.iter().enumerate() {
+        let _ = write!(
+            out,
+            "peer{i}:id={},raft_addr={},resp_addr={},suffrage={},self={}\r\n",
+            m.id,
+            m.raft_addr,
+            m.resp_addr,
+            if m.role == "voter" {
+                "Voter"
+            } else {
+                "Nonvoter"
+            },
+            m.id == s.id
+        );
+    }
+    out.push_str("\r\n");
+    out
 }
 
 /// COMMAND, COMMAND COUNT, COMMAND INFO name…, COMMAND DOCS name….

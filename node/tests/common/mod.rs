@@ -3,6 +3,8 @@
 //! commands to both servers and fails on the first reply that differs.
 #![allow(dead_code)]
 
+pub mod cluster;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;

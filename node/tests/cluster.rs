@@ -1,0 +1,283 @@
+//! Raft replication with real `tinyredis` processes on loopback: bootstrap and join,
+//! failover, durability of acknowledged writes, restarts, snapshots, membership changes.
+
+mod common;
+use common::cluster::*;
+use common::*;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+fn bulk(r: &Resp) -> Option<String> {
+    r.as_bytes()
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+}
+
+#[test]
+fn followers_redirect_to_the_leader_and_serve_stale_reads_on_request() {
+    let cluster = Cluster::start(3, &[]);
+    let leader = cluster.wait_leader();
+    let follower = (leader + 1) % 3;
+    assert_eq!(
+        cluster.conn(leader).cmd(&["SET", "k", "v"]),
+        Resp::Line(b'+', b"OK".to_vec())
+    );
+    let mut f = cluster.conn(follower);
+    let Resp::Line(b'-', err) = f.cmd(&["SET", "k", "w"]) else {
+        panic!("follower accepted a write")
+    };
+    let err = String::from_utf8(err).unwrap();
+    assert!(err.starts_with("READONLY"), "{err}");
+    assert!(
+        err.ends_with(&format!("leader=127.0.0.1:{}", cluster.nodes[leader].port)),
+        "{err}"
+    );
+    assert!(
+        f.cmd(&["GET", "k"]).is_error(),
+        "a follower must not serve a linearizable read"
+    );
+    f.cmd(&["READONLY"]);
+    eventually("replica catches up", Duration::from_secs(5), || {
+        (bulk(&f.cmd(&["GET", "k"])).as_deref() == Some("v")).then_some(())
+    });
+}
+
+#[test]
+fn acknowledged_writes_survive_leader_kill_under_load() {
+    let mut cluster = Cluster::start(3, &[]);
+    let ports: Vec<u16> = cluster.nodes.iter().map(|n| n.port).collect();
+    let acked = Arc::new(Mutex::new(Vec::<String>::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let (acked, stop, ports) = (acked.clone(), stop.clone(), ports.clone());
+            std::thread::spawn(move || write_until_stopped(w, &ports, &acked, &stop))
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(800));
+    let old_leader = cluster.wait_leader();
+    cluster.kill(old_leader);
+    let new_leader = cluster.wait_leader();
+    assert_ne!(new_leader, old_leader);
+    std::thread::sleep(Duration::from_millis(1500));
+    stop.store(true, Ordering::Relaxed);
+    writers.into_iter().for_each(|w| w.join().unwrap());
+    let acked = acked.lock().unwrap().clone();
+    assert!(
+        acked.len() > 50,
+        "too few writes acknowledged: {}",
+        acked.len()
+    );
+    let mut conn = cluster.conn(new_leader);
+    let missing: Vec<&String> = acked
+        .iter()
+        .filter(|k| conn.cmd(&["EXISTS", k]).as_int() != Some(1))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} acknowledged writes lost, e.g. {:?}",
+        missing.len(),
+        acked.len(),
+        &missing[..missing.len().min(5)]
+    );
+    cluster.restart(old_leader);
+    cluster.wait_converged();
+}
+
+/// Writes unique keys to whichever node accepts them, recording each acknowledged one.
+fn write_until_stopped(
+    writer: usize,
+    ports: &[u16],
+    acked: &Mutex<Vec<String>>,
+    stop: &AtomicBool,
+) {
+    let mut n = 0;
+    let mut target = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let Ok(stream) = std::net::TcpStream::connect(("127.0.0.1", ports[target])) else {
+            target = (target + 1) % ports.len();
+            continue;
+        };
+        drop(stream);
+        let mut conn = Conn::connect(ports[target]);
+        conn.set_timeout(Duration::from_secs(15));
+        while !stop.load(Ordering::Relaxed) {
+            let key = format!("w{writer}-{n}");
+            conn.send(&[b"SET", key.as_bytes(), b"x"]);
+            match conn.try_read() {
+                Some(Resp::Line(b'+', _)) => {
+                    acked.lock().unwrap().push(key);
+                    n += 1;
+                }
+                Some(_) | None => {
+                    n += 1;
+                    target = (target + 1) % ports.len();
+                    std::thread::sleep(Duration::from_millis(20));
+                    break;
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn whole_cluster_restart_keeps_every_write() {
+    let mut cluster = Cluster::start(3, &["--raft-snap-threshold", "50"]);
+    let leader = cluster.wait_leader();
+    let mut conn = cluster.conn(leader);
+    for i in 0..120 {
+        conn.cmd(&["RPUSH", "list", &i.to_string()]);
+        conn.cmd(&["SET", &format!("k{i}"), &i.to_string(), "EX", "1000"]);
+    }
+    let before = cluster.wait_converged();
+    for i in 0..3 {
+        cluster.kill(i);
+    }
+    for i in 0..3 {
+        cluster.restart(i);
+    }
+    let leader = cluster.wait_leader();
+    let mut conn = cluster.conn(leader);
+    assert_eq!(conn.cmd(&["LLEN", "list"]).as_int(), Some(120));
+    assert_eq!(bulk(&conn.cmd(&["GET", "k77"])).as_deref(), Some("77"));
+    let ttl = conn.cmd(&["TTL", "k5"]).as_int().unwrap();
+    assert!((900..=1000).contains(&ttl), "ttl {ttl}");
+    let missing: Vec<usize> = (0..120)
+        .filter(|i| conn.cmd(&["EXISTS", &format!("k{i}")]).as_int() != Some(1))
+        .collect();
+    assert!(missing.is_empty(), "lost {missing:?}");
+    assert_eq!(cluster.wait_converged(), before);
+}
+
+#[test]
+fn a_new_node_catches_up_through_a_snapshot() {
+    let mut cluster = Cluster::start(3, &["--raft-snap-threshold", "20"]);
+    let leader = cluster.wait_leader();
+    let mut conn = cluster.conn(leader);
+    for i in 0..300 {
+        conn.cmd(&["SADD", "set", &i.to_string()]);
+    }
+    let status = eventually("a snapshot", Duration::from_secs(10), || {
+        let s = cluster.status(leader)?;
+        s["snapshot_index"].as_u64().filter(|&i| i > 100).map(|_| s)
+    });
+    assert!(status["snapshot_index"].as_u64().unwrap() > 100);
+    cluster.add_node(&["--raft-snap-threshold", "20"]);
+    cluster.wait_voters(4);
+    cluster.wait_converged();
+    let mut newcomer = cluster.conn(3);
+    newcomer.cmd(&["READONLY"]);
+    assert_eq!(newcomer.cmd(&["SCARD", "set"]).as_int(), Some(300));
+}
+
+#[test]
+fn members_can_be_removed_and_added_back() {
+    let mut cluster = Cluster::start(3, &[]);
+    let leader = cluster.wait_leader();
+    let victim = (leader + 1) % 3;
+    let name = cluster.nodes[victim].name.clone();
+    let (code, body) = http_send(
+        "DELETE",
+        &cluster.nodes[leader].http(),
+        &format!("/members/{name}"),
+        None,
+    );
+    assert_eq!(code, 200, "{body}");
+    let members = cluster.status(leader).unwrap()["members"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(members, 2);
+    cluster.conn(leader).cmd(&["SET", "after-removal", "1"]);
+    cluster.kill(victim);
+    let _ = std::fs::remove_dir_all(&cluster.nodes[victim].dir);
+    let join = serde_json::json!({
+        "id": name,
+        "raft_addr": format!("127.0.0.1:{}", cluster.nodes[victim].raft_port),
+        "resp_addr": format!("127.0.0.1:{}", cluster.nodes[victim].port),
+        "http_addr": cluster.nodes[victim].http(),
+    });
+    cluster.restart(victim);
+    let (code, body) = http_send("POST", &cluster.nodes[leader].http(), "/join", Some(join));
+    assert_eq!(code, 200, "{body}");
+    cluster.wait_voters(3);
+    cluster.wait_converged();
+}
+
+#[test]
+fn transactions_ttls_and_random_picks_are_identical_on_every_replica() {
+    let cluster = Cluster::start(3, &[]);
+    let leader = cluster.wait_leader();
+    let mut conn = cluster.conn(leader);
+    for i in 0..50 {
+        conn.cmd(&["SADD", "s", &format!("m{i}")]);
+        conn.cmd(&["HSET", "h", &format!("f{i}"), "v"]);
+    }
+    conn.cmd(&["MULTI"]);
+    conn.cmd(&["INCR", "counter"]);
+    conn.cmd(&["SPOP", "s", "3"]);
+    conn.cmd(&["SET", "ttl", "x", "PX", "123456"]);
+    conn.cmd(&["HRANDFIELD", "h", "2"]);
+    let Resp::Agg(b'*', Some(replies)) = conn.cmd(&["EXEC"]) else {
+        panic!("EXEC failed")
+    };
+    assert_eq!(replies.len(), 4);
+    conn.cmd(&["SPOP", "s"]);
+    conn.cmd(&["EXPIRE", "h", "500"]);
+    cluster.wait_converged();
+}
+
+#[test]
+fn a_paused_old_leader_never_serves_a_stale_read() {
+    let cluster = Cluster::start(3, &[]);
+    let old = cluster.wait_leader();
+    let mut stale_conn = cluster.conn(old);
+    assert_eq!(
+        stale_conn.cmd(&["SET", "k", "old"]),
+        Resp::Line(b'+', b"OK".to_vec())
+    );
+    cluster.pause(old);
+    let new = eventually("a new leader", Duration::from_secs(20), || {
+        (0..3)
+            .filter(|&i| i != old)
+            .find(|&i| cluster.status(i).is_some_and(|s| s["role"] == "leader"))
+    });
+    assert_eq!(
+        cluster.conn(new).cmd(&["SET", "k", "new"]),
+        Resp::Line(b'+', b"OK".to_vec())
+    );
+    // The request is sent while the old leader is frozen, so it is served the moment it
+    // wakes, before it hears of the new term.
+    stale_conn.send(&[b"GET", b"k"]);
+    cluster.resume(old);
+    let reply = stale_conn.read();
+    assert!(
+        reply.is_error() || bulk(&reply).as_deref() == Some("new"),
+        "stale read: {}",
+        reply.show()
+    );
+}
+
+#[test]
+fn admin_api_refuses_changes_without_the_cluster_secret() {
+    let cluster = Cluster::start(1, &["--cluster-secret", "s3cret"]);
+    let http = cluster.nodes[0].http();
+    let (code, _) = http_send(
+        "POST",
+        &http,
+        "/join",
+        Some(serde_json::json!({"id": "x", "raft_addr": "127.0.0.1:1"})),
+    );
+    assert_eq!(code, 401);
+    let (code, _) = http_send("DELETE", &http, "/members/n1", None);
+    assert_eq!(code, 401);
+    assert!(http_get(&http, "/status").is_some(), "reads need no secret");
+    let ids: HashSet<String> = cluster.status(0).unwrap()["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids, HashSet::from(["n1".to_string()]));
+}
