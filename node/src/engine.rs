@@ -98,15 +98,20 @@ impl Engine {
         keys: &[Bytes],
         waker: &Arc<Notify>,
     ) -> Reply {
-        self.with_store(|store| {
-            keys.iter()
-                .for_each(|k| store.dbs[db].block_on(k, waker.clone()))
-        });
+        self.block(db, keys, waker);
         let reply = self.execute(db, spec, args, false).await;
         if !matches!(reply, Reply::Nil | Reply::NilArray) {
             self.unblock(db, keys, waker);
         }
         reply
+    }
+
+    /// Registers `waker` to be woken when any of `keys` changes.
+    pub fn block(&self, db: usize, keys: &[Bytes], waker: &Arc<Notify>) {
+        self.with_store(|store| {
+            keys.iter()
+                .for_each(|k| store.dbs[db].block_on(k, waker.clone()))
+        });
     }
 
     pub fn unblock(&self, db: usize, keys: &[Bytes], waker: &Arc<Notify>) {

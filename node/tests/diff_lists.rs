@@ -392,7 +392,6 @@ fn blpop_times_out_with_the_null_array() {
 /// (`replyToBlockedClientTimedOut`), though BLMOVE/BRPOPLPUSH answer a null bulk inside
 /// MULTI. The handler cannot tell the two apart; the session's timeout path must.
 #[test]
-#[ignore = "needs session/blocking.rs to answer *-1 on timeout for BLMOVE/BRPOPLPUSH"]
 fn blmove_times_out_with_the_null_array_in_resp2() {
     same_on_both(|a, _| {
         vec![
@@ -428,7 +427,6 @@ fn blmove_and_blmpop_are_woken_by_pushes() {
 /// turned into another type keeps it waiting. Our session re-runs the whole command on a
 /// wake-up, which answers WRONGTYPE instead.
 #[test]
-#[ignore = "needs session/blocking.rs to keep waiting when a retry meets WRONGTYPE"]
 fn blocked_pop_ignores_other_keys_and_wrong_types_until_its_key_has_data() {
     same_on_both(|a, b| {
         a.send(&[b"BRPOP", b"q", b"5"]);

@@ -31,6 +31,9 @@ pub enum Reply {
     Verbatim(Bytes),
     /// Out-of-band data (pub/sub messages): an array in RESP2.
     Push(Vec<Reply>),
+    /// Member/score or field/value pairs: a flat array in RESP2, an array of two-element
+    /// arrays in RESP3 (ZRANGE WITHSCORES, HRANDFIELD WITHVALUES).
+    Pairs(Vec<(Reply, Reply)>),
 }
 
 impl Reply {
@@ -79,6 +82,21 @@ impl Reply {
                 for (k, v) in pairs {
                     k.encode(resp3, out);
                     v.encode(resp3, out);
+                }
+            }
+            Reply::Pairs(pairs) if resp3 => {
+                int_line(out, b'*', pairs.len() as i64);
+                for (a, b) in pairs {
+                    int_line(out, b'*', 2);
+                    a.encode(resp3, out);
+                    b.encode(resp3, out);
+                }
+            }
+            Reply::Pairs(pairs) => {
+                int_line(out, b'*', 2 * pairs.len() as i64);
+                for (a, b) in pairs {
+                    a.encode(resp3, out);
+                    b.encode(resp3, out);
                 }
             }
             Reply::Double(d) if resp3 => line(out, b',', format_double(*d).as_bytes()),

@@ -2,7 +2,7 @@
 //! nothing, wait for one of its keys to change, the timeout, or the client to go away.
 
 use super::Session;
-use crate::commands::{parse_timeout, CommandSpec};
+use crate::commands::{parse_timeout, CommandError, CommandSpec};
 use crate::protocol::Reply;
 use bytes::Bytes;
 use std::sync::Arc;
@@ -37,20 +37,29 @@ impl Session {
         };
         let deadline = (timeout > 0).then(|| Instant::now() + Duration::from_millis(timeout));
         let keys: Vec<Bytes> = spec.key_args(&args).into_iter().cloned().collect();
+        let mut retry = false;
         loop {
             let waker = Arc::new(Notify::new());
             let engine = &self.shared.engine;
             let reply = engine
                 .blocking_attempt(self.db, spec, &args, &keys, &waker)
                 .await;
-            if !is_empty_reply(&reply) {
+            // Redis serves a blocked client only from a key that became a non-empty
+            // list or zset; a key that turned into another type leaves it waiting.
+            let wrong_type_on_retry = retry && reply == Reply::from(CommandError::WrongType);
+            if wrong_type_on_retry {
+                engine.block(self.db, &keys, &waker);
+            } else if !is_empty_reply(&reply) {
                 return reply;
             }
             let woken = self.wait(&waker, deadline).await;
             self.shared.engine.unblock(self.db, &keys, &waker);
             if !woken {
-                return reply;
+                // Redis answers every timed-out blocking command with a null array, even
+                // those (BLMOVE) whose immediate "nothing" is a null bulk string.
+                return Reply::NilArray;
             }
+            retry = true;
         }
     }
 
