@@ -391,8 +391,8 @@ fn sintercard(exec: &mut Exec, args: &[Bytes]) -> Result<Reply, CommandError> {
 }
 
 /// The keys of a `numkeys key [key ...]` command whose count is at `args[at]`, with
-/// Redis 7.0's error texts for SINTERCARD, ZINTERCARD and friends.
-pub(super) fn numkeys_args(args: &[Bytes], at: usize) -> Result<&[Bytes], CommandError> {
+/// Redis 7.0's error texts.
+fn numkeys_args(args: &[Bytes], at: usize) -> Result<&[Bytes], CommandError> {
     let numkeys = parse_i64(&args[at])
         .ok()
         .filter(|&n| n > 0)
