@@ -1,0 +1,37 @@
+# Shared helpers of the benchmarks: free ports, waiting for servers, redis-benchmark runs
+# parsed to requests per second.
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+wait_port() {
+  for _ in $(seq 1 200); do
+    redis-cli -p "$1" ping >/dev/null 2>&1 && return 0
+    sleep 0.05
+  done
+  echo "nothing answers on port $1" >&2
+  return 1
+}
+
+# rps PORT TEST [extra redis-benchmark args…]: requests per second of one test.
+rps() {
+  local port=$1 test=$2
+  shift 2
+  redis-benchmark -p "$port" -t "$test" --csv -q "$@" 2>/dev/null |
+    awk -F'","' 'NR>1 {gsub(/"/,"",$2); print $2; exit}'
+}
+
+# rss_kb PID: resident memory of a process.
+rss_kb() {
+  ps -o rss= -p "$1" | tr -d ' '
+}
+
+ratio() {
+  python3 -c "import sys; a,b=float(sys.argv[1] or 0),float(sys.argv[2] or 0); print(f'{a/b:.2f}' if b else 'n/a')" "$1" "$2"
+}
+
+build_release() {
+  (cd "$(dirname "${BASH_SOURCE[0]}")/.." && cargo build --release -q -p tinyredis)
+  echo "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/target/release/tinyredis"
+}

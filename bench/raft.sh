@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# A durable three-node tinyredis cluster next to redis-server with `appendonly yes,
+# appendfsync always` (both acknowledge a write only once it is on disk), same run:
+# requests/s of SET and GET, with and without pipelining, and the ratio.
+#
+#   bench/raft.sh [requests per test, default 100000]
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+source "$here/lib.sh"
+requests=${1:-100000}
+bin=$(build_release)
+work=$(mktemp -d)
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null; rm -rf "$work"' EXIT
+
+resp=(); http=()
+for n in 1 2 3; do
+  resp+=("$(free_port)"); http+=("$(free_port)")
+  raft=$(free_port)
+  flags=(--node-id "n$n" --port "${resp[-1]}" --raft-dir "$work/n$n" --raft-bind "127.0.0.1:$raft"
+         --raft-http "127.0.0.1:${http[-1]}" --loglevel warn)
+  if [ "$n" = 1 ]; then flags+=(--raft-bootstrap); else flags+=(--raft-join "127.0.0.1:${http[0]}"); fi
+  "$bin" node "${flags[@]}" &
+  pids+=($!)
+  wait_port "${resp[-1]}"
+  [ "$n" = 1 ] && sleep 1
+done
+for _ in $(seq 1 100); do
+  voters=$(curl -s "127.0.0.1:${http[0]}/status" | grep -o '"role":"voter"' | wc -l)
+  [ "$voters" = 3 ] && break
+  sleep 0.1
+done
+leader=${resp[0]}
+
+redis=$(free_port)
+redis-server --port "$redis" --save '' --appendonly yes --appendfsync always --dir "$work" >/dev/null &
+pids+=($!)
+wait_port "$redis"
+
+printf '%-5s %-4s %14s %14s %7s\n' test P tinyredis-3 redis-aof ratio
+for pipeline in 1 16; do
+  for t in set get; do
+    a=$(rps "$leader" "$t" -c 50 -n "$requests" -P "$pipeline" -r 100000)
+    b=$(rps "$redis" "$t" -c 50 -n "$requests" -P "$pipeline" -r 100000)
+    printf '%-5s %-4s %14s %14s %7s\n' "$t" "$pipeline" "$a" "$b" "$(ratio "$a" "$b")"
+  done
+done

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Throughput and memory of a standalone tinyredis next to redis-server, in the same run.
+# Prints a table of requests/s and the ratio tinyredis / redis-server, then memory per key
+# after loading the same keys into both.
+#
+#   bench/standalone.sh [requests per test, default 200000] [keys for the memory test, default 1000000]
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+source "$here/lib.sh"
+requests=${1:-200000}
+keys=${2:-1000000}
+bin=$(build_release)
+work=$(mktemp -d)
+trap 'kill $ours_pid $redis_pid 2>/dev/null; rm -rf "$work"' EXIT
+
+ours=$(free_port); redis=$(free_port)
+"$bin" node --standalone --port "$ours" --raft-http "127.0.0.1:$(free_port)" --loglevel warn &
+ours_pid=$!
+redis-server --port "$redis" --save '' --appendonly no --dir "$work" >/dev/null &
+redis_pid=$!
+wait_port "$ours"; wait_port "$redis"
+
+tests=(set get incr lpush lrange_100 sadd zadd mset)
+printf '%-12s %-4s %14s %14s %7s\n' test P tinyredis redis-server ratio
+for pipeline in 1 16; do
+  for t in "${tests[@]}"; do
+    a=$(rps "$ours" "$t" -c 50 -n "$requests" -P "$pipeline" -r 100000)
+    b=$(rps "$redis" "$t" -c 50 -n "$requests" -P "$pipeline" -r 100000)
+    printf '%-12s %-4s %14s %14s %7s\n' "$t" "$pipeline" "$a" "$b" "$(ratio "$a" "$b")"
+  done
+done
+
+# Memory: the same keys (key:NNNNNNNN -> 10-byte value) into fresh servers.
+redis-cli -p "$ours" flushall >/dev/null; redis-cli -p "$redis" flushall >/dev/null
+base_ours=$(rss_kb $ours_pid); base_redis=$(rss_kb $redis_pid)
+python3 -c "
+import sys
+n=int(sys.argv[1])
+out=sys.stdout.buffer
+for i in range(n):
+    k=b'key:%08d' % i
+    out.write(b'*3\r\n\$3\r\nSET\r\n\$%d\r\n%s\r\n\$10\r\nvalue12345\r\n' % (len(k), k))
+" "$keys" >"$work/load.resp"
+redis-cli -p "$ours" --pipe <"$work/load.resp" >/dev/null
+redis-cli -p "$redis" --pipe <"$work/load.resp" >/dev/null
+[ "$(redis-cli -p "$ours" dbsize)" = "$keys" ] || { echo "tinyredis did not load $keys keys" >&2; exit 1; }
+used_ours=$(( $(rss_kb $ours_pid) - base_ours )); used_redis=$(( $(rss_kb $redis_pid) - base_redis ))
+echo
+printf 'memory for %s keys: tinyredis %s KiB (%s B/key), redis-server %s KiB (%s B/key), ratio %s\n' \
+  "$keys" "$used_ours" $((used_ours * 1024 / keys)) "$used_redis" $((used_redis * 1024 / keys)) "$(ratio "$used_ours" "$used_redis")"
