@@ -3,6 +3,7 @@
 pub mod commands;
 pub mod config;
 pub mod engine;
+pub mod expiry;
 pub mod keyspace;
 pub mod logging;
 pub mod metrics_support;

@@ -24,6 +24,10 @@ pub async fn run(args: NodeArgs) -> anyhow::Result<()> {
     };
     let shared = Arc::new(Shared::new(&args, Engine::new(store, raft.clone())));
     let (stop_tx, stop_rx) = watch::channel(false);
+    // Replicated, expirations must be deleted through the log; standalone, locally.
+    if raft.is_none() {
+        tokio::spawn(crate::expiry::run(shared.clone(), stop_rx.clone()));
+    }
     let server = tokio::spawn(serve(listener, shared, stop_rx));
     shutdown_signal().await;
     info!("shutting down");

@@ -484,8 +484,10 @@ fn ttl_generic(
     let Some(at) = entry.expire_at else {
         return Ok(Reply::Int(-1));
     };
-    let ms = if absolute { at } else { at.saturating_sub(now) } as i64;
-    Ok(Reply::Int(if in_ms { ms } else { (ms + 500) / 1000 }))
+    let ms = if absolute { at } else { at.saturating_sub(now) };
+    // Rounded to the nearest second; unsigned, so deadlines near i64::MAX do not overflow.
+    let reply = if in_ms { ms } else { (ms + 500) / 1000 };
+    Ok(Reply::Int(reply as i64))
 }
 
 fn persist(exec: &mut Exec, args: &[Bytes]) -> Result<Reply, CommandError> {
