@@ -391,6 +391,18 @@ fn object_matches_redis() {
         RPUSH list a b c
         OBJECT ENCODING list
         OBJECT ENCODING missing
+        HSET h f v
+        OBJECT ENCODING h
+        HSET hbig f "this value is longer than sixty-four bytes, so the hash is a hashtable"
+        OBJECT ENCODING hbig
+        SADD ints 1 2 -3
+        OBJECT ENCODING ints
+        SADD words a 1
+        OBJECT ENCODING words
+        ZADD z 1 a 2 b
+        OBJECT ENCODING z
+        ZADD zbig 1 "this member is longer than sixty-four bytes, so the zset is a skiplist"
+        OBJECT ENCODING zbig
         OBJECT REFCOUNT int
         OBJECT REFCOUNT neg
         OBJECT REFCOUNT counter
@@ -409,6 +421,30 @@ fn object_matches_redis() {
         OBJECT HELP x
         "#,
     );
+}
+
+/// The compact encodings end at Redis 7.0's default size limits.
+#[test]
+fn object_encoding_follows_size_limits() {
+    let mut d = Diff::start();
+    for i in 0..513 {
+        let n = i.to_string();
+        d.check(&["HSET", "h", &n, "v"]);
+        if i < 129 {
+            d.check(&["ZADD", "z", "1", &n]);
+        }
+        if i == 127 || i == 128 || i == 511 || i == 512 {
+            d.check(&["OBJECT", "ENCODING", "h"]);
+            d.check(&["OBJECT", "ENCODING", "z"]);
+        }
+    }
+    for i in 0..513 {
+        d.check(&["SADD", "s", &i.to_string()]);
+        if i == 511 {
+            d.check(&["OBJECT", "ENCODING", "s"]);
+        }
+    }
+    d.check(&["OBJECT", "ENCODING", "s"]);
 }
 
 #[test]

@@ -500,8 +500,10 @@ fn persist(exec: &mut Exec, args: &[Bytes]) -> Result<Reply, CommandError> {
     Ok(Reply::Int(has_ttl as i64))
 }
 
-/// Redis 7.0's size limits for the compact encodings (the config defaults).
-const LISTPACK_MAX_ENTRIES: usize = 128;
+/// Redis 7.0.15's size limits for the compact encodings (its config defaults, as
+/// `CONFIG GET hash-max-listpack-entries` etc. report them).
+const HASH_LISTPACK_MAX_ENTRIES: usize = 512;
+const ZSET_LISTPACK_MAX_ENTRIES: usize = 128;
 const LISTPACK_MAX_VALUE: usize = 64;
 const INTSET_MAX_ENTRIES: usize = 512;
 /// Strings up to this long are allocated with their object header (embstr).
@@ -516,8 +518,12 @@ fn as_int_encoded(s: &[u8]) -> Option<i64> {
 }
 
 /// Whether a hash or zset is small enough for Redis's listpack encoding.
-fn fits_listpack<'a>(len: usize, mut items: impl Iterator<Item = &'a Bytes>) -> bool {
-    len <= LISTPACK_MAX_ENTRIES && items.all(|b| b.len() <= LISTPACK_MAX_VALUE)
+fn fits_listpack<'a>(
+    len: usize,
+    max_entries: usize,
+    mut items: impl Iterator<Item = &'a Bytes>,
+) -> bool {
+    len <= max_entries && items.all(|b| b.len() <= LISTPACK_MAX_VALUE)
 }
 
 /// The encoding name Redis 7.0 would report, judged from the current contents. Redis
@@ -530,7 +536,15 @@ fn encoding_name(value: &Value) -> &'static str {
         Value::Str(_) => "raw",
         // Redis 7.0 lists are always quicklists of listpacks.
         Value::List(_) => "quicklist",
-        Value::Hash(h) if fits_listpack(h.len(), h.iter().flat_map(|(k, v)| [k, v])) => "listpack",
+        Value::Hash(h)
+            if fits_listpack(
+                h.len(),
+                HASH_LISTPACK_MAX_ENTRIES,
+                h.iter().flat_map(|(k, v)| [k, v]),
+            ) =>
+        {
+            "listpack"
+        }
         Value::Hash(_) => "hashtable",
         Value::Set(s)
             if s.len() <= INTSET_MAX_ENTRIES && s.keys().all(|m| parse_i64(m).is_ok()) =>
@@ -538,7 +552,11 @@ fn encoding_name(value: &Value) -> &'static str {
             "intset"
         }
         Value::Set(_) => "hashtable",
-        Value::ZSet(z) if fits_listpack(z.len(), z.iter().map(|(m, _)| m)) => "listpack",
+        Value::ZSet(z)
+            if fits_listpack(z.len(), ZSET_LISTPACK_MAX_ENTRIES, z.iter().map(|(m, _)| m)) =>
+        {
+            "listpack"
+        }
         Value::ZSet(_) => "skiplist",
     }
 }
