@@ -502,10 +502,27 @@ fn resp3_replies_match_redis() {
         ZADD z INCR 0.5 a
         ZADD z XX INCR 1 nosuch
         ZRANGE z 0 -1
+        ZRANGE z 0 -1 WITHSCORES
+        ZRANGE z 0 -1 REV WITHSCORES
+        ZRANGE missing 0 -1 WITHSCORES
+        ZRANGEBYSCORE z -inf +inf WITHSCORES
+        ZRANGEBYSCORE z 100 200 WITHSCORES
+        ZREVRANGEBYSCORE z +inf -inf WITHSCORES LIMIT 0 2
+        ZUNION 1 z WITHSCORES
+        ZINTER 1 z WITHSCORES
+        ZDIFF 1 z WITHSCORES
+        ZUNION 1 missing WITHSCORES
+        ZRANDMEMBER z 10 WITHSCORES
+        ?ZRANDMEMBER z -2 WITHSCORES
+        ?ZRANDMEMBER z 1 WITHSCORES
+        ZPOPMIN z 0
+        ZPOPMAX z 1
+        ZPOPMIN missing 2
         ZPOPMIN z
         ZPOPMIN missing
         ZMPOP 1 z MAX COUNT 1
         ZMPOP 1 missing MIN
+        ZADD z 4 d 5 e
         BZPOPMIN z 0
         BZPOPMIN missing 0.01
         ZSCAN z 0

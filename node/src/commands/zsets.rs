@@ -142,11 +142,14 @@ fn db_and_rng<'a>(exec: &'a mut Exec) -> (&'a mut Db, &'a mut StdRng) {
     (&mut exec.store.dbs[exec.db], &mut exec.rng)
 }
 
-/// Member/score pairs as Redis 7.0 sends them to a RESP2 client: one flat array.
-// TODO(reply): RESP3 clients get nested [member, score] pairs from Redis; that needs a
-// reply variant encoded per protocol, and then only this function changes.
+/// Member/score pairs as Redis 7.0 sends them: flat in RESP2, nested in RESP3.
 fn scored(pairs: Vec<(Bytes, f64)>) -> Reply {
-    flat(pairs)
+    Reply::Pairs(
+        pairs
+            .into_iter()
+            .map(|(m, s)| (Reply::Bulk(m), Reply::Double(s)))
+            .collect(),
+    )
 }
 
 /// Member/score pairs as one flat array in every protocol.
