@@ -124,6 +124,36 @@ fn srandmember_distinct_picks_are_distinct() {
 }
 
 #[test]
+fn writes_that_change_nothing_do_not_abort_watch() {
+    let mut d = Diff::start();
+    d.script(
+        r#"
+        SADD s a b
+        WATCH s
+        SADD s a
+        SREM s zz
+        SREM missing a
+        SPOP s 0
+        SMOVE s s a
+        SMOVE s t zz
+        MULTI
+        PING
+        EXEC
+        WATCH s
+        SADD s c
+        MULTI
+        PING
+        EXEC
+        WATCH s
+        SREM s c
+        MULTI
+        PING
+        EXEC
+        "#,
+    );
+}
+
+#[test]
 fn smove_matches_redis() {
     let mut d = Diff::start();
     d.script(

@@ -62,6 +62,46 @@ fn zadd_options_and_errors_match_redis() {
 }
 
 #[test]
+fn writes_that_change_nothing_do_not_abort_watch() {
+    let mut d = Diff::start();
+    d.script(
+        r#"
+        ZADD z 1 a 2 b
+        WATCH z
+        ZADD z 1 a
+        ZADD z NX 5 a
+        ZADD z XX 1 nosuch
+        ZADD z GT 0 a
+        ZADD z LT CH 9 b
+        ZINCRBY z 0 a
+        ZREM z nosuch
+        ZREMRANGEBYSCORE z 10 20
+        ZREMRANGEBYRANK z 5 6
+        ZREMRANGEBYLEX z (zz +
+        ZPOPMIN z 0
+        MULTI
+        PING
+        EXEC
+        WATCH z
+        ZADD z 1 a 3 c
+        MULTI
+        PING
+        EXEC
+        WATCH z
+        ZADD z GT 5 a
+        MULTI
+        PING
+        EXEC
+        WATCH z
+        ZREMRANGEBYRANK z 0 0
+        MULTI
+        PING
+        EXEC
+        "#,
+    );
+}
+
+#[test]
 fn zincrby_zrem_zcard_zscore_match_redis() {
     let mut d = Diff::start();
     d.script(

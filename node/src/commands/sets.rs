@@ -73,9 +73,17 @@ fn db_and_rng<'a>(exec: &'a mut Exec) -> (&'a mut Db, &'a mut StdRng) {
     (&mut exec.store.dbs[exec.db], &mut exec.rng)
 }
 
+// Writes look first and leave the key alone when nothing would change: a write marks the
+// key modified, and WATCH must not see a change where Redis signals none.
+
 fn sadd(exec: &mut Exec, args: &[Bytes]) -> Result<Reply, CommandError> {
     let now = exec.now_ms;
-    let set = exec.db().write_or_create::<Set>(&args[1], now)?;
+    let db = exec.db();
+    let current = db.read::<Set>(&args[1], now)?;
+    if current.is_some_and(|set| args[2..].iter().all(|m| set.contains_key(m))) {
+        return Ok(Reply::Int(0));
+    }
+    let set = db.write_or_create::<Set>(&args[1], now)?;
     let added = args[2..]
         .iter()
         .filter(|m| set.insert((*m).clone(), ()).is_none())
@@ -86,9 +94,11 @@ fn sadd(exec: &mut Exec, args: &[Bytes]) -> Result<Reply, CommandError> {
 fn srem(exec: &mut Exec, args: &[Bytes]) -> Result<Reply, CommandError> {
     let now = exec.now_ms;
     let db = exec.db();
-    let Some(set) = db.write::<Set>(&args[1], now)? else {
+    let current = db.read::<Set>(&args[1], now)?;
+    if !current.is_some_and(|set| args[2..].iter().any(|m| set.contains_key(m))) {
         return Ok(Reply::Int(0));
-    };
+    }
+    let set = db.write::<Set>(&args[1], now)?.expect("just read");
     let removed = args[2..].iter().filter(|m| set.remove(m).is_some()).count();
     db.remove_if_empty(&args[1]);
     Ok(Reply::Int(removed as i64))
@@ -152,19 +162,20 @@ fn spop_count(exec: &mut Exec, key: &Bytes, count: &[u8]) -> Result<Reply, Comma
     let count = parse_positive(count)?;
     let now = exec.now_ms;
     let (db, rng) = db_and_rng(exec);
-    let Some(set) = db.write::<Set>(key, now)? else {
+    let Some(len) = db.read::<Set>(key, now)?.map(Dict::len) else {
         return Ok(members_reply([]));
     };
     if count == 0 {
         return Ok(members_reply([]));
     }
-    if count >= set.len() {
+    if count >= len {
         let whole = db.remove(key).map(|e| e.value);
         let Some(Value::Set(set)) = whole else {
             unreachable!("type checked above")
         };
         return Ok(members_reply(set.keys().cloned()));
     }
+    let set = db.write::<Set>(key, now)?.expect("just read");
     let popped = pick_distinct(set, count, rng);
     for member in &popped {
         set.remove(member);

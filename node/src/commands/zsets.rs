@@ -217,6 +217,12 @@ enum Outcome {
     Skipped,
 }
 
+impl Outcome {
+    fn changes(&self) -> bool {
+        matches!(self, Outcome::Added | Outcome::Updated)
+    }
+}
+
 fn zadd(exec: &mut Exec, args: &[Bytes]) -> Result<Reply, CommandError> {
     zadd_generic(exec, args, false)
 }
@@ -235,32 +241,49 @@ fn zadd_generic(exec: &mut Exec, args: &[Bytes], incr: bool) -> Result<Reply, Co
         .collect::<Result<Vec<f64>, _>>()?;
     let now = exec.now_ms;
     let db = exec.db();
-    let missing = db.read::<ZSet>(&args[1], now)?.is_none();
-    let nothing = || {
-        if flags.incr {
-            Reply::Nil
-        } else {
-            Reply::Int(0)
-        }
-    };
-    if missing && flags.xx {
-        return Ok(nothing());
+    let current = db.read::<ZSet>(&args[1], now)?;
+    if current.is_none() && flags.xx {
+        return Ok(reply_zadd(&flags, []));
+    }
+    // A dry run first: when no member would change, the key is not written at all, so
+    // WATCH sees no change (Redis signals none either). Without changes, evaluating the
+    // pairs one after another is the same as evaluating each against the current state.
+    let dry_run = pairs
+        .chunks(2)
+        .zip(&scores)
+        .map(|(pair, &score)| decide(current.and_then(|z| z.score(&pair[1])), score, &flags))
+        .collect::<Result<Vec<_>, _>>()?;
+    if !dry_run.iter().any(|(outcome, _)| outcome.changes()) {
+        return Ok(reply_zadd(&flags, dry_run));
     }
     let zset = db.write_or_create::<ZSet>(&args[1], now)?;
-    let (mut added, mut updated, mut last) = (0, 0, None);
+    let mut outcomes = Vec::with_capacity(scores.len());
     for (pair, score) in pairs.chunks(2).zip(scores) {
-        let (outcome, new_score) = zadd_one(zset, &pair[1], score, &flags)?;
+        let (outcome, new_score) = decide(zset.score(&pair[1]), score, &flags)?;
+        if outcome.changes() {
+            zset.insert(pair[1].clone(), new_score);
+        }
+        outcomes.push((outcome, new_score));
+    }
+    Ok(reply_zadd(&flags, outcomes))
+}
+
+/// ZADD's reply: the number added (or, with CH, changed); with INCR the last member's new
+/// score, or nil when it was skipped.
+fn reply_zadd(flags: &ZaddFlags, outcomes: impl IntoIterator<Item = (Outcome, f64)>) -> Reply {
+    let (mut added, mut updated, mut last) = (0, 0, None);
+    for (outcome, score) in outcomes {
         match outcome {
             Outcome::Added => added += 1,
             Outcome::Updated => updated += 1,
             Outcome::Same | Outcome::Skipped => {}
         }
-        last = (outcome != Outcome::Skipped).then_some(new_score);
+        last = (outcome != Outcome::Skipped).then_some(score);
     }
     if flags.incr {
-        return Ok(last.map_or(Reply::Nil, Reply::Double));
+        return last.map_or(Reply::Nil, Reply::Double);
     }
-    Ok(Reply::Int(if flags.ch { added + updated } else { added }))
+    Reply::Int(if flags.ch { added + updated } else { added })
 }
 
 /// Reads the options, then checks the score/member pairs and option conflicts in Redis's
@@ -305,18 +328,17 @@ fn parse_zadd(args: &[Bytes], incr: bool) -> Result<(ZaddFlags, &[Bytes]), Comma
     Ok((flags, pairs))
 }
 
-/// Redis's `zsetAdd` for one member: returns what happened and the member's score after.
-fn zadd_one(
-    zset: &mut ZSet,
-    member: &Bytes,
+/// Redis's `zsetAdd` decision for one member whose score is `current` (`None` when it
+/// is not in the set): what happens and the member's score after.
+fn decide(
+    current: Option<f64>,
     score: f64,
     flags: &ZaddFlags,
 ) -> Result<(Outcome, f64), CommandError> {
-    let Some(current) = zset.score(member) else {
+    let Some(current) = current else {
         if flags.xx {
             return Ok((Outcome::Skipped, score));
         }
-        zset.insert(member.clone(), score);
         return Ok((Outcome::Added, score));
     };
     if flags.nx {
@@ -332,16 +354,18 @@ fn zadd_one(
     if score == current {
         return Ok((Outcome::Same, score));
     }
-    zset.insert(member.clone(), score);
     Ok((Outcome::Updated, score))
 }
 
 fn zrem(exec: &mut Exec, args: &[Bytes]) -> Result<Reply, CommandError> {
     let now = exec.now_ms;
     let db = exec.db();
-    let Some(zset) = db.write::<ZSet>(&args[1], now)? else {
+    let current = db.read::<ZSet>(&args[1], now)?;
+    // Nothing to remove: leave the key untouched, so WATCH sees no change.
+    if !current.is_some_and(|z| args[2..].iter().any(|m| z.score(m).is_some())) {
         return Ok(Reply::Int(0));
-    };
+    }
+    let zset = db.write::<ZSet>(&args[1], now)?.expect("just read");
     let removed = args[2..]
         .iter()
         .filter(|m| zset.remove(m).is_some())
@@ -582,10 +606,15 @@ fn zrangestore(exec: &mut Exec, args: &[Bytes]) -> Result<Reply, CommandError> {
 fn remove_range(exec: &mut Exec, args: &[Bytes], query: RangeQuery) -> Result<Reply, CommandError> {
     let now = exec.now_ms;
     let db = exec.db();
-    let Some(zset) = db.write::<ZSet>(&args[1], now)? else {
+    let doomed = db
+        .read::<ZSet>(&args[1], now)?
+        .map(|zset| select(zset, &query))
+        .unwrap_or_default();
+    // Nothing in range: leave the key untouched, so WATCH sees no change.
+    if doomed.is_empty() {
         return Ok(Reply::Int(0));
-    };
-    let doomed = select(zset, &query);
+    }
+    let zset = db.write::<ZSet>(&args[1], now)?.expect("just read");
     for (member, _) in &doomed {
         zset.remove(member);
     }
@@ -649,6 +678,9 @@ fn pop_first_of(
         // clients blocked on it, which would then wake this one, and so on.
         if db.read::<ZSet>(key, now)?.is_none() {
             continue;
+        }
+        if count == 0 {
+            return Ok(Some((key.clone(), Vec::new())));
         }
         let zset = db.write::<ZSet>(key, now)?.expect("just read");
         let popped = pop(zset, max, count);
