@@ -771,3 +771,71 @@ fn random_zset_sequences_match_redis() {
         d.check_with(&refs, Cmp::Exact);
     }
 }
+
+/// Sets large enough to span many chunks of our order (and Redis's skiplist encoding):
+/// ranks, rank ranges, score ranges with LIMIT and lex ranges after churn.
+#[test]
+fn big_sorted_sets_match_redis() {
+    let mut d = Diff::start();
+    let mut rng = StdRng::seed_from_u64(0xb16);
+    for round in 0..6 {
+        let mut zadd = vec!["ZADD".to_string(), "big".into()];
+        let mut lex = vec!["ZADD".to_string(), "words".into()];
+        for _ in 0..1000 {
+            let member = format!("m{}", rng.gen_range(0..4000));
+            zadd.extend([rng.gen_range(0..300).to_string(), member.clone()]);
+            lex.extend(["0".into(), member]);
+        }
+        for args in [&zadd, &lex] {
+            let refs: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+            d.check_with(&refs, Cmp::Exact);
+        }
+        let lo = rng.gen_range(0..300).to_string();
+        let hi = rng.gen_range(0..300).to_string();
+        let start = rng.gen_range(-3000..3000).to_string();
+        let stop = rng.gen_range(-3000..3000).to_string();
+        let member = format!("m{}", rng.gen_range(0..4000));
+        let from = format!("[m{}", rng.gen_range(0..4000));
+        let to = format!("(m{}", rng.gen_range(0..4000));
+        let queries: Vec<Vec<&str>> = vec![
+            vec!["ZCARD", "big"],
+            vec!["ZRANK", "big", &member],
+            vec!["ZREVRANK", "big", &member],
+            vec!["ZRANGE", "big", &start, &stop, "WITHSCORES"],
+            vec!["ZRANGE", "big", &start, &stop, "REV"],
+            vec!["ZRANGE", "big", "0", "-1"],
+            vec!["ZRANGEBYSCORE", "big", &lo, &hi, "LIMIT", "17", "300"],
+            vec![
+                "ZREVRANGEBYSCORE",
+                "big",
+                &hi,
+                &lo,
+                "WITHSCORES",
+                "LIMIT",
+                "5",
+                "200",
+            ],
+            vec!["ZCOUNT", "big", &lo, &hi],
+            vec!["ZRANGEBYLEX", "words", &from, &to, "LIMIT", "3", "50"],
+            vec!["ZREVRANGEBYLEX", "words", &to, &from],
+            vec!["ZLEXCOUNT", "words", &from, &to],
+            vec!["ZLEXCOUNT", "words", "-", "+"],
+        ];
+        for q in queries {
+            d.check(&q);
+        }
+        if round % 2 == 1 {
+            d.check(&["ZREMRANGEBYRANK", "big", "100", "400"]);
+            d.check(&["ZREMRANGEBYSCORE", "big", "(50", "60"]);
+            d.check(&["ZREMRANGEBYLEX", "words", &from, &to]);
+            d.check(&["ZPOPMIN", "big", "30"]);
+            d.check(&["ZPOPMAX", "words", "30"]);
+        }
+    }
+    d.check(&["ZUNIONSTORE", "u", "2", "big", "words", "WEIGHTS", "1", "3"]);
+    d.check(&["ZRANGE", "u", "0", "-1", "WITHSCORES"]);
+    d.check(&["ZINTERSTORE", "i", "2", "big", "words", "AGGREGATE", "MAX"]);
+    d.check(&["ZRANGE", "i", "0", "-1", "WITHSCORES"]);
+    d.check(&["ZRANGESTORE", "r", "big", "10", "1000"]);
+    d.check(&["ZRANGE", "r", "-50", "-1", "WITHSCORES"]);
+}

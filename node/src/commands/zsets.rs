@@ -545,11 +545,13 @@ fn rank_range(zset: &ZSet, start: i64, stop: i64, rev: bool) -> Vec<(Bytes, f64)
     if start > stop || start >= len {
         return Vec::new();
     }
-    let count = (stop.min(len - 1) - start + 1) as usize;
+    let (lo, hi) = (start as usize, stop.min(len - 1) as usize + 1);
     if rev {
-        owned(zset.iter().rev().skip(start as usize).take(count))
+        // Rank r from the top is rank len - 1 - r from the bottom.
+        let len = len as usize;
+        owned(zset.by_rank(len - hi, len - lo).rev())
     } else {
-        owned(zset.iter().skip(start as usize).take(count))
+        owned(zset.by_rank(lo, hi))
     }
 }
 
