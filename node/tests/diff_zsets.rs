@@ -839,3 +839,28 @@ fn big_sorted_sets_match_redis() {
     d.check(&["ZRANGESTORE", "r", "big", "10", "1000"]);
     d.check(&["ZRANGE", "r", "-50", "-1", "WITHSCORES"]);
 }
+
+#[test]
+fn bzmpop_is_woken_by_zadd_and_ignores_other_types_meanwhile() {
+    let ours = start_tinyredis(&[]);
+    let mut waiter = Conn::connect(ours.port);
+    let mut writer = Conn::connect(ours.port);
+    waiter.send(&[b"BZMPOP", b"5", b"2", b"a", b"b", b"MAX", b"COUNT", b"2"]);
+    std::thread::sleep(Duration::from_millis(150));
+    writer.cmd(&["SET", "b", "not a zset"]);
+    std::thread::sleep(Duration::from_millis(150));
+    writer.cmd(&["ZADD", "a", "1", "x", "2", "y", "3", "z"]);
+    let bulk = |s: &str| Resp::Blob(b'$', Some(s.as_bytes().to_vec()));
+    let pair = |m: &str, s: &str| Resp::Agg(b'*', Some(vec![bulk(m), bulk(s)]));
+    assert_eq!(
+        waiter.read(),
+        Resp::Agg(
+            b'*',
+            Some(vec![
+                bulk("a"),
+                Resp::Agg(b'*', Some(vec![pair("z", "3"), pair("y", "2")]))
+            ])
+        )
+    );
+    assert_eq!(writer.cmd(&["ZCARD", "a"]).as_int(), Some(1));
+}

@@ -307,7 +307,7 @@ fn parse_zadd(args: &[Bytes], incr: bool) -> Result<(ZaddFlags, &[Bytes]), Comma
         at += 1;
     }
     let pairs = &args[at..];
-    if pairs.is_empty() || pairs.len() % 2 != 0 {
+    if pairs.is_empty() || !pairs.len().is_multiple_of(2) {
         return Err(CommandError::Syntax);
     }
     if flags.nx && flags.xx {
@@ -665,6 +665,9 @@ fn pop(zset: &mut ZSet, max: bool, count: usize) -> Vec<(Bytes, f64)> {
     popped
 }
 
+/// A key and the member/score pairs popped from it.
+type Popped = (Bytes, Vec<(Bytes, f64)>);
+
 /// Pops from the first of `keys` holding a sorted set; `None` when all are missing.
 /// A key of another type met first is WRONGTYPE, as in Redis.
 fn pop_first_of(
@@ -672,7 +675,7 @@ fn pop_first_of(
     keys: &[Bytes],
     max: bool,
     count: usize,
-) -> Result<Option<(Bytes, Vec<(Bytes, f64)>)>, CommandError> {
+) -> Result<Option<Popped>, CommandError> {
     let now = exec.now_ms;
     let db = exec.db();
     for key in keys {
