@@ -640,7 +640,7 @@ fn random_zset_sequences_match_redis() {
             scores[rng.gen_range(0..scores.len())]
         };
         let n = |rng: &mut StdRng| rng.gen_range(-6..7).to_string();
-        let args: Vec<String> = match rng.gen_range(0..20) {
+        let args: Vec<String> = match rng.gen_range(0..25) {
             0..=2 => {
                 let opts = ["", "NX", "XX", "GT", "LT", "CH", "XX CH", "GT CH"];
                 let mut a = vec!["ZADD".to_string(), key.into()];
@@ -765,6 +765,72 @@ fn random_zset_sequences_match_redis() {
                     vec![cmd.into(), key.into(), lo.into(), hi.into()]
                 }
             }
+            19 => {
+                // The generic ZRANGE with any mix of options, errors included.
+                let by = ["", "BYSCORE", "BYLEX"][rng.gen_range(0..3)];
+                let (lo, hi) = match by {
+                    "BYSCORE" => (
+                        bounds[rng.gen_range(0..bounds.len())].to_string(),
+                        bounds[rng.gen_range(0..bounds.len())].to_string(),
+                    ),
+                    "BYLEX" => (
+                        lex[rng.gen_range(0..lex.len())].to_string(),
+                        lex[rng.gen_range(0..lex.len())].to_string(),
+                    ),
+                    _ => (n(&mut rng), n(&mut rng)),
+                };
+                let target = if by == "BYLEX" { "lex" } else { other };
+                let mut a = vec!["ZRANGE".to_string(), target.into(), lo, hi];
+                a.extend(by.split_whitespace().map(String::from));
+                if rng.gen_bool(0.5) {
+                    a.push("REV".into());
+                }
+                if rng.gen_bool(0.3) {
+                    a.extend(["LIMIT".into(), n(&mut rng), n(&mut rng)]);
+                }
+                if rng.gen_bool(0.3) {
+                    a.push("WITHSCORES".into());
+                }
+                a
+            }
+            20 if key != "lex" => vec![
+                "ZADD".into(),
+                key.into(),
+                "INCR".into(),
+                score.into(),
+                member,
+            ],
+            21 => {
+                let dir = ["MIN", "MAX"][rng.gen_range(0..2)];
+                let count = rng.gen_range(1..4).to_string();
+                vec![
+                    "ZMPOP".into(),
+                    "2".into(),
+                    key.into(),
+                    other.into(),
+                    dir.into(),
+                    "COUNT".into(),
+                    count,
+                ]
+            }
+            22 => {
+                let dst = if key == "lex" { "z2" } else { key };
+                vec![
+                    "ZRANGESTORE".into(),
+                    dst.into(),
+                    other.into(),
+                    n(&mut rng),
+                    n(&mut rng),
+                ]
+            }
+            23 => vec![
+                "ZINTERCARD".into(),
+                "2".into(),
+                key.into(),
+                other.into(),
+                "LIMIT".into(),
+                "2".into(),
+            ],
             _ => vec!["ZCARD".into(), other.into()],
         };
         let refs: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
