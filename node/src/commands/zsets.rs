@@ -92,9 +92,10 @@ fn parse_score_bound(arg: &[u8]) -> Option<(f64, bool)> {
     if text.is_empty() {
         return Some((0.0, exclusive));
     }
+    // strtod skips leading spaces; Rust's parse rejects them (and an empty rest).
     let trimmed = text.trim_ascii_start();
     let value: f64 = std::str::from_utf8(trimmed).ok()?.parse().ok()?;
-    (!trimmed.is_empty() && !value.is_nan()).then_some((value, exclusive))
+    (!value.is_nan()).then_some((value, exclusive))
 }
 
 fn parse_score_range(min: &[u8], max: &[u8]) -> Result<ScoreRange, CommandError> {
