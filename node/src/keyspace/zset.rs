@@ -229,7 +229,25 @@ impl Order {
             self.len -= 1;
             if chunk.is_empty() {
                 self.chunks.remove(i);
+            } else if chunk.len() < CHUNK / 4 {
+                self.merge_around(i);
             }
+        }
+    }
+
+    /// Joins a shrunken chunk with a neighbour when they fit in one, so deletions cannot
+    /// leave a long list of tiny chunks (which would make ranks walk many of them).
+    fn merge_around(&mut self, i: usize) {
+        let first = if i + 1 < self.chunks.len() {
+            i
+        } else if i > 0 {
+            i - 1
+        } else {
+            return;
+        };
+        if self.chunks[first].len() + self.chunks[first + 1].len() <= 2 * CHUNK {
+            let next = self.chunks.remove(first + 1);
+            self.chunks[first].extend(next);
         }
     }
 
@@ -398,5 +416,23 @@ mod tests {
                 .count()
         );
         assert_eq!(ZSet::from_scores(zset.members().clone()), zset);
+    }
+
+    #[test]
+    fn deletions_do_not_leave_many_tiny_chunks() {
+        let mut zset = ZSet::new();
+        for i in 0..20_000 {
+            zset.insert(Bytes::from(format!("m{i:05}")), i as f64);
+        }
+        for i in (0..20_000).filter(|i| i % 50 != 0) {
+            zset.remove(format!("m{i:05}").as_bytes());
+        }
+        assert_eq!(zset.len(), 400);
+        assert!(
+            zset.order.chunks.len() <= 8,
+            "{} chunks",
+            zset.order.chunks.len()
+        );
+        assert_eq!(zset.rank(b"m19950"), Some(399));
     }
 }
