@@ -13,6 +13,10 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 /// A node's own view, as `GET /status` answers it.
+///
+/// Lenient where real nodes differ from the contract: indexes are null
+/// before anything was logged (read as 0), and `cluster_id` may be absent
+/// (nodes that do not track one; see [`crate::orchestrate`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeStatus {
     pub id: String,
@@ -23,12 +27,16 @@ pub struct NodeStatus {
     pub term: u64,
     #[serde(default)]
     pub leader_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_zero")]
     pub commit_index: u64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_zero")]
     pub applied_index: u64,
     #[serde(default)]
     pub members: Vec<Member>,
+}
+
+fn null_as_zero<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    Ok(Option::<u64>::deserialize(deserializer)?.unwrap_or(0))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,6 +50,8 @@ pub enum NodeRole {
     Removed,
     /// No Raft state at all: a fresh (or wiped) node.
     Uninitialized,
+    /// The Raft core stopped (the process is shutting down).
+    Shutdown,
 }
 
 /// One entry of the Raft membership.
@@ -52,6 +62,9 @@ pub struct Member {
     pub resp_addr: String,
     pub http_addr: String,
     pub role: MemberKind,
+    /// Last log index known to be replicated to the member; leader only.
+    #[serde(default)]
+    pub matched_index: Option<u64>,
     /// Entries behind the leader; known on the leader only.
     #[serde(default)]
     pub lag: Option<u64>,
@@ -130,6 +143,14 @@ pub trait AdminApi: Send + Sync {
 /// Maps an advertised `host:port` to the base URL to call.
 pub trait Resolver: Send + Sync {
     fn base_url(&self, http_addr: &str) -> String;
+
+    /// The address a node advertises for `addr` (its DNS name and port), as
+    /// put into a join request. In a cluster the DNS name itself; a test
+    /// harness whose nodes run on loopback maps it to the loopback port the
+    /// node was started to advertise.
+    fn advertised(&self, addr: &str) -> String {
+        addr.to_string()
+    }
 }
 
 /// In a cluster the advertised names resolve through DNS as they are.
@@ -243,9 +264,15 @@ impl AdminApi for HttpAdmin {
         leader: &AdminTarget,
         request: &JoinRequest,
     ) -> Result<NodeStatus, AdminError> {
+        let request = JoinRequest {
+            raft_addr: self.resolver.advertised(&request.raft_addr),
+            resp_addr: self.resolver.advertised(&request.resp_addr),
+            http_addr: self.resolver.advertised(&request.http_addr),
+            ..request.clone()
+        };
         self.send_for_status(
             leader,
-            self.http.post(self.url(leader, "/join")).json(request),
+            self.http.post(self.url(leader, "/join")).json(&request),
         )
         .await
     }
@@ -291,6 +318,21 @@ mod tests {
         assert_eq!(status.role, NodeRole::Leader);
         assert_eq!(status.members[0].role, MemberKind::Voter);
         assert_eq!(status.members[0].lag, Some(0));
+    }
+
+    #[test]
+    fn status_of_a_real_fresh_node_parses() {
+        // As `tinyredis node` answers before /init: null indexes, no
+        // cluster_id, extra fields.
+        let status: NodeStatus = serde_json::from_value(serde_json::json!({
+            "id": "demo-1", "role": "uninitialized", "term": 0, "leader_id": null,
+            "leader": null, "commit_index": null, "applied_index": null,
+            "last_log_index": null, "snapshot_index": null, "members": []
+        }))
+        .unwrap();
+        assert_eq!(status.role, NodeRole::Uninitialized);
+        assert_eq!((status.commit_index, status.applied_index), (0, 0));
+        assert_eq!(status.cluster_id, None);
     }
 
     #[test]

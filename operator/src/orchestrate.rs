@@ -188,6 +188,28 @@ pub fn plan(observed: &Observed) -> Plan {
     }
 }
 
+/// Stands for the cluster of nodes that hold Raft state but report no
+/// cluster id, when the operator recorded none either.
+pub const UNREPORTED_CLUSTER_ID: &str = "unreported";
+
+/// The cluster a node belongs to. Nodes that do not report a `cluster_id`
+/// (the field is optional in what `tinyredis node` answers) but hold Raft
+/// state are taken to belong to the recorded cluster: the operator cannot
+/// tell a foreign cluster's node from its own then, but it can still tell
+/// an empty node from one with state, which is what bootstrap, rejoin and
+/// reset decide on.
+fn node_cluster_id(observed: &Observed, node: &NodeStatus) -> Option<String> {
+    if let Some(id) = &node.cluster_id {
+        return Some(id.clone());
+    }
+    (node.role != NodeRole::Uninitialized).then(|| {
+        observed
+            .recorded_cluster_id
+            .clone()
+            .unwrap_or_else(|| UNREPORTED_CLUSTER_ID.into())
+    })
+}
+
 /// The cluster id the nodes agree on: the recorded one if any node has it,
 /// else the one a node reports when none was recorded (the operator may have
 /// stopped between `/init` and writing the status).
@@ -195,7 +217,7 @@ fn cluster_id(observed: &Observed) -> Option<String> {
     let mut reported = observed
         .pods
         .iter()
-        .filter_map(|p| p.node.as_ref()?.cluster_id.clone());
+        .filter_map(|p| node_cluster_id(observed, p.node.as_ref()?));
     match &observed.recorded_cluster_id {
         Some(recorded) => reported.find(|id| id == recorded),
         None => reported.next(),
@@ -230,10 +252,11 @@ fn statefulset_replicas(observed: &Observed, view: &ClusterView) -> i32 {
 
 fn bootstrap_step(observed: &Observed) -> Step {
     if observed.recorded_cluster_id.is_some() {
-        let foreign = observed
-            .pods
-            .iter()
-            .find(|p| p.node.as_ref().is_some_and(|n| n.cluster_id.is_some()));
+        let foreign = observed.pods.iter().find(|p| {
+            p.node
+                .as_ref()
+                .is_some_and(|n| node_cluster_id(observed, n).is_some())
+        });
         return Step::Wait(match foreign {
             Some(pod) => WaitReason::ForeignClusterState {
                 ordinal: pod.ordinal,
@@ -365,7 +388,7 @@ fn scale_up_step(observed: &Observed, cluster_id: &str, leader: &NodeStatus) -> 
         .find(|o| !leader.members.iter().any(|m| m.id == observed.pod_name(*o)))?;
     Some(match observed.node(ordinal) {
         None => Step::Wait(WaitReason::PodNotReachable { ordinal }),
-        Some(node) => match node.cluster_id.as_deref() {
+        Some(node) => match node_cluster_id(observed, node).as_deref() {
             None => Step::Join {
                 pod: observed.pod_name(ordinal),
                 leader: leader.id.clone(),

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, Secret};
+use k8s_openapi::api::core::v1::{ObjectReference, PersistentVolumeClaim, Pod, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{ListParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
@@ -43,6 +43,9 @@ pub struct Context {
     recorder: Recorder,
     /// Consecutive failures per cluster, for the error backoff.
     failures: Mutex<HashMap<String, u32>>,
+    /// Per cluster: the leader the last leadership transfers were asked of,
+    /// and how many were asked in a row without it losing leadership.
+    transfers: Mutex<HashMap<String, (String, u32, Instant)>>,
 }
 
 impl Context {
@@ -62,6 +65,7 @@ impl Context {
             admin,
             metrics,
             failures: Mutex::default(),
+            transfers: Mutex::default(),
         }
     }
 
@@ -72,12 +76,35 @@ impl Context {
         reason: &str,
         note: String,
     ) {
+        self.publish_about(cluster, type_, reason, note, None).await;
+    }
+
+    /// Publishes an event about the cluster that concerns one pod. The pod
+    /// is the event's `related` object, which also keeps events of the same
+    /// reason about different pods apart: the recorder folds repeats of a
+    /// (reason, action, regarding, related) key into one series that keeps
+    /// the first note, so "demo-1 removed" would otherwise be reported as a
+    /// repeat of an earlier "demo-4 removed".
+    async fn publish_about(
+        &self,
+        cluster: &TinyRedisCluster,
+        type_: EventType,
+        reason: &str,
+        note: String,
+        pod: Option<&str>,
+    ) {
         let event = Event {
             type_,
             reason: reason.into(),
             note: Some(note),
             action: reason.into(),
-            secondary: None,
+            secondary: pod.map(|name| ObjectReference {
+                api_version: Some("v1".into()),
+                kind: Some("Pod".into()),
+                name: Some(name.into()),
+                namespace: Some(namespace(cluster)),
+                ..ObjectReference::default()
+            }),
         };
         // An event that cannot be written must not fail the reconcile.
         if let Err(error) = self
@@ -170,7 +197,8 @@ async fn reconcile_cluster(cluster: &TinyRedisCluster, ctx: &Context) -> Result<
         }
     };
     let observed = observe(ctx, cluster, &secret).await?;
-    let plan = orchestrate::plan(&observed);
+    let mut plan = orchestrate::plan(&observed);
+    restart_leader_after_failed_transfers(ctx, cluster, &observed, &mut plan);
     let children = builders::build(cluster, plan.statefulset_replicas);
     apply_children(&ctx.client, &children).await?;
     delete_orphans(&ctx.client, cluster, &children).await?;
@@ -202,6 +230,56 @@ async fn reconcile_cluster(cluster: &TinyRedisCluster, ctx: &Context) -> Result<
         Step::Wait(_) => WHILE_WAITING,
         _ => AFTER_STEP,
     }))
+}
+
+/// Leadership transfers asked of the same leader, and for how long, before
+/// a rolling update restarts it anyway.
+const MAX_TRANSFER_ATTEMPTS: u32 = 3;
+const MAX_TRANSFER_TIME: Duration = Duration::from_secs(5);
+
+/// A rolling update moves leadership off the last outdated pod before
+/// restarting it. When the node does not hand leadership over (its
+/// transfer is best effort: the chosen voter may lose its campaign), the
+/// update must not stall forever: after a few attempts over a few seconds
+/// the leader's pod is restarted like a follower's, and the others elect a
+/// new leader. Only for a leader that stays a member: one that is leaving
+/// (scale-down) keeps being asked, as the plan never removes a leader.
+fn restart_leader_after_failed_transfers(
+    ctx: &Context,
+    cluster: &TinyRedisCluster,
+    observed: &Observed,
+    plan: &mut Plan,
+) {
+    let key = format!("{}/{}", namespace(cluster), cluster.name_any());
+    let mut transfers = ctx.transfers.lock().expect("transfers lock");
+    let leader = match &plan.step {
+        Step::TransferLeadership { leader, .. } => leader.clone(),
+        // The election a failed transfer causes shows as waits: they do not
+        // count as progress.
+        Step::Wait(_) => return,
+        _ => {
+            transfers.remove(&key);
+            return;
+        }
+    };
+    let now = Instant::now();
+    let entry = transfers
+        .entry(key)
+        .or_insert_with(|| (leader.clone(), 0, now));
+    if entry.0 != leader {
+        *entry = (leader.clone(), 0, now);
+    }
+    entry.1 += 1;
+    let ordinal = observed
+        .ordinal_of(&leader)
+        .filter(|o| *o < observed.desired_replicas);
+    if let Some(ordinal) = ordinal {
+        if entry.1 > MAX_TRANSFER_ATTEMPTS && now - entry.2 >= MAX_TRANSFER_TIME {
+            tracing::warn!(%leader, attempts = entry.1 - 1, "leadership was not handed over; restarting the leader's pod");
+            *entry = (leader, 0, now);
+            plan.step = Step::RestartPod { ordinal };
+        }
+    }
 }
 
 /// The cluster secret for admin calls: Ok(None) without auth, Err(text)
@@ -314,12 +392,30 @@ async fn execute(
 ) -> Result<Result<Option<String>, String>, kube::Error> {
     let target = |pod: &str| admin_target(cluster, pod, secret);
     let admin = &ctx.admin;
+    // The pod the step is about, for the event.
+    let pod = match &plan.step {
+        Step::Bootstrap { pod } | Step::Join { pod, .. } => pod.clone(),
+        Step::Promote { member, .. } | Step::RemoveMember { member, .. } => member.clone(),
+        Step::TransferLeadership { leader, .. } => leader.clone(),
+        Step::ResetPod { ordinal }
+        | Step::RestartPod { ordinal }
+        | Step::DeleteClaim { ordinal } => observed.pod_name(*ordinal),
+        Step::Wait(_) | Step::Steady => return Ok(Ok(None)),
+    };
     let (reason, note, result) = match &plan.step {
         Step::Bootstrap { pod } => {
-            let result = admin.init(&target(pod), None).await;
-            let id = result.as_ref().ok().and_then(|s| s.cluster_id.clone());
+            // The cluster's uid names the Raft cluster; a node that does
+            // not keep the id it was given is recorded under it anyway.
+            let proposed = cluster.uid();
+            let result = admin.init(&target(pod), proposed.as_deref()).await;
+            let id = result
+                .as_ref()
+                .ok()
+                .and_then(|s| s.cluster_id.clone())
+                .or(proposed);
             let note = format!("initialised {pod} as a one-member cluster");
-            return Ok(finish(ctx, cluster, "Bootstrapped", note, result.map(|_| id)).await);
+            let event = ("Bootstrapped", pod.as_str());
+            return Ok(finish(ctx, cluster, event, note, result.map(|_| id)).await);
         }
         Step::Join { pod, leader } => {
             let dns = pod_dns_name(cluster, pod);
@@ -390,7 +486,7 @@ async fn execute(
         }
         Step::Wait(_) | Step::Steady => return Ok(Ok(None)),
     };
-    Ok(finish(ctx, cluster, reason, note, result.map(|()| None)).await)
+    Ok(finish(ctx, cluster, (reason, &pod), note, result.map(|()| None)).await)
 }
 
 /// Publishes the Normal event of a successful step and turns an admin
@@ -398,13 +494,14 @@ async fn execute(
 async fn finish<T>(
     ctx: &Context,
     cluster: &TinyRedisCluster,
-    reason: &str,
+    (reason, pod): (&str, &str),
     note: String,
     result: Result<T, crate::admin::AdminError>,
 ) -> Result<T, String> {
     match result {
         Ok(value) => {
-            ctx.publish(cluster, EventType::Normal, reason, note).await;
+            ctx.publish_about(cluster, EventType::Normal, reason, note, Some(pod))
+                .await;
             Ok(value)
         }
         Err(error) => Err(error.to_string()),

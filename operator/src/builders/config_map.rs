@@ -23,15 +23,17 @@ pub fn config_map(cluster: &TinyRedisCluster) -> ConfigMap {
 
 fn config_file(cluster: &TinyRedisCluster) -> String {
     let config = &cluster.spec.config;
-    let forward = match config.read_mode {
-        ReadMode::Redirect => "no",
-        ReadMode::Forward => "yes",
-    };
-    format!(
-        "loglevel {}\nraft-snap-threshold {}\nforward-to-leader {forward}\n",
+    let mut file = format!(
+        "loglevel {}\nraft-snap-threshold {}\n",
         config.loglevel.as_str(),
         config.snapshot_threshold,
-    )
+    );
+    // Only when asked for: a node without `--forward-to-leader` refuses to
+    // start on a config file naming it, and redirecting is its default.
+    if config.read_mode == ReadMode::Forward {
+        file.push_str("forward-to-leader yes\n");
+    }
+    file
 }
 
 /// Stable digest of the configuration, put on the pod template so that a
@@ -61,6 +63,15 @@ mod tests {
         assert_eq!(
             map.data.unwrap()[CONFIG_FILE],
             "loglevel debug\nraft-snap-threshold 500\nforward-to-leader yes\n"
+        );
+    }
+
+    #[test]
+    fn the_default_read_mode_names_no_forwarding() {
+        let map = config_map(&cluster("{}"));
+        assert_eq!(
+            map.data.unwrap()[CONFIG_FILE],
+            "loglevel info\nraft-snap-threshold 10000\n"
         );
     }
 

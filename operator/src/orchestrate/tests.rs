@@ -15,6 +15,7 @@ fn member(ordinal: i32, role: MemberKind, lag: u64) -> Member {
         resp_addr: format!("{host}:6379"),
         http_addr: format!("{host}:17000"),
         role,
+        matched_index: Some(10 - lag.min(10)),
         lag: Some(lag),
     }
 }

@@ -91,6 +91,7 @@ fn member(id: &str, role: MemberKind) -> Member {
         resp_addr: format!("{id}:6379"),
         http_addr: format!("{id}:17000"),
         role,
+        matched_index: Some(1),
         lag: Some(0),
     }
 }

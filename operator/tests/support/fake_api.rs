@@ -28,6 +28,8 @@ pub struct Recorded {
 struct State {
     objects: BTreeMap<String, Value>,
     requests: Vec<Recorded>,
+    /// Every write of an Event (creations and series updates), in order.
+    event_log: Vec<Value>,
     version: u64,
 }
 
@@ -112,6 +114,37 @@ impl FakeApi {
         state.objects.insert(path.to_string(), object);
     }
 
+    /// Changes a stored object in place, atomically with respect to the
+    /// reconciler's requests; false when there is no such object.
+    pub fn update(&self, path: &str, change: impl FnOnce(&mut Value)) -> bool {
+        let mut state = self.state.lock().unwrap();
+        state.version += 1;
+        let version = state.version;
+        let Some(object) = state.objects.get_mut(path) else {
+            return false;
+        };
+        change(object);
+        object["metadata"]["resourceVersion"] = json!(version.to_string());
+        true
+    }
+
+    /// Stores an object unless one is stored at `path`; true if it was.
+    pub fn insert_if_absent(&self, path: &str, object: Value) -> bool {
+        let mut state = self.state.lock().unwrap();
+        if state.objects.contains_key(path) {
+            return false;
+        }
+        state.version += 1;
+        let mut object = object;
+        complete_metadata(&mut object, state.version);
+        state.objects.insert(path.to_string(), object);
+        true
+    }
+
+    pub fn remove(&self, path: &str) -> Option<Value> {
+        self.state.lock().unwrap().objects.remove(path)
+    }
+
     pub fn get(&self, path: &str) -> Option<Value> {
         self.state.lock().unwrap().objects.get(path).cloned()
     }
@@ -125,6 +158,11 @@ impl FakeApi {
             .take_while(|(k, _)| k.starts_with(prefix))
             .map(|(_, v)| v.clone())
             .collect()
+    }
+
+    /// Every Event written, oldest first, repeats of a series included.
+    pub fn event_log(&self) -> Vec<Value> {
+        self.state.lock().unwrap().event_log.clone()
     }
 
     pub fn requests(&self) -> Vec<Recorded> {
@@ -187,6 +225,9 @@ impl FakeApi {
                 object["metadata"]["namespace"] = json!(target.namespace);
                 complete_metadata(&mut object, version);
                 state.objects.insert(target.key(&name), object.clone());
+                if target.resource == "events" {
+                    state.event_log.push(object.clone());
+                }
                 (StatusCode::CREATED, object)
             }
             (Method::PATCH, Some(name)) => {
@@ -228,6 +269,9 @@ impl FakeApi {
                     state.objects.remove(&key);
                 } else {
                     state.objects.insert(key, object.clone());
+                }
+                if target.resource == "events" {
+                    state.event_log.push(object.clone());
                 }
                 (StatusCode::OK, object)
             }
