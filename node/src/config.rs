@@ -47,6 +47,21 @@ pub struct NodeArgs {
     /// debug, info, warn or error.
     #[arg(short = 'l', long, default_value = "info")]
     pub loglevel: String,
+    /// Sample logs: per interval, of each message only the first `--log-sampling-initial`
+    /// events and then every `--log-sampling-thereafter`-th are written (`false`/`off` to
+    /// write all; `off` or `0` in the config file, where `no`/`false` lines are skipped).
+    #[arg(long, default_value_t = true, num_args = 0..=1, default_missing_value = "true",
+          action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
+    pub log_sampling: bool,
+    /// The sampling interval.
+    #[arg(long, default_value = "1s")]
+    pub log_sampling_interval: humantime::Duration,
+    /// Events of one message written per interval before sampling starts.
+    #[arg(long, default_value_t = 100)]
+    pub log_sampling_initial: u64,
+    /// After the initial ones, every this many-th event of a message is written (0: none).
+    #[arg(long, default_value_t = 100)]
+    pub log_sampling_thereafter: u64,
 
     /// This node's unique name in the cluster (a pod name in Kubernetes).
     #[arg(long, default_value = "node-1")]

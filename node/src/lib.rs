@@ -6,6 +6,7 @@ pub mod engine;
 pub mod expiry;
 pub mod keyspace;
 pub mod logging;
+pub mod metrics;
 pub mod metrics_support;
 pub mod node;
 pub mod protocol;

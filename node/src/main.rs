@@ -4,7 +4,7 @@ fn main() -> anyhow::Result<()> {
     let cli = config::parse()?;
     match cli.command {
         Command::Node(args) => {
-            tinyredis::logging::init(&args.loglevel, args.logdir.as_deref())?;
+            tinyredis::logging::init_node(&args)?;
             tokio::runtime::Runtime::new()?.block_on(tinyredis::node::run(args))
         }
     }

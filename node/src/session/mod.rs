@@ -192,7 +192,8 @@ impl Session {
         if self.tx.is_open() && !transaction::runs_immediately(spec) {
             return self.tx.queue(spec, args);
         }
-        match spec.run {
+        let timer = crate::metrics::CommandTimer::start(spec);
+        let reply = match spec.run {
             Run::Exec(_) if spec.has(flags::BLOCKING) => self.run_blocking(spec, args).await,
             Run::Exec(_) => {
                 self.shared
@@ -202,7 +203,9 @@ impl Session {
             }
             Run::Session(cmd) => self.run_session(cmd, spec, args).await,
             Run::Container(_) => unreachable!("resolve returns subcommands"),
-        }
+        };
+        timer.finish(&reply);
+        reply
     }
 
     fn note_command(&self, spec: &CommandSpec) {
