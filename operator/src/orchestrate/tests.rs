@@ -393,3 +393,57 @@ fn the_highest_term_leader_wins_over_a_deposed_one() {
     old.term = 0;
     assert_eq!(plan(&observed).view.leader.as_deref(), Some("demo-2"));
 }
+
+/// `tinyredis node` reports no cluster id: a node with Raft state counts as
+/// a member of the recorded cluster, an empty one as empty.
+fn without_cluster_ids(observed: &mut Observed) {
+    for pod in &mut observed.pods {
+        if let Some(node) = pod.node.as_mut() {
+            node.cluster_id = None;
+        }
+    }
+}
+
+#[test]
+fn nodes_that_report_no_cluster_id_are_taken_as_the_recorded_cluster() {
+    let mut observed = healthy(3);
+    without_cluster_ids(&mut observed);
+    let plan = plan(&observed);
+    assert_eq!(plan.view.cluster_id.as_deref(), Some(CLUSTER));
+    assert_eq!(plan.step, Step::Steady);
+}
+
+#[test]
+fn without_cluster_ids_an_unrecorded_cluster_is_adopted_not_rebootstrapped() {
+    let mut observed = healthy(1);
+    observed.recorded_cluster_id = None;
+    without_cluster_ids(&mut observed);
+    let plan = plan(&observed);
+    assert_eq!(plan.view.cluster_id.as_deref(), Some(UNREPORTED_CLUSTER_ID));
+    assert_eq!(plan.step, Step::Steady);
+}
+
+#[test]
+fn without_cluster_ids_stale_state_is_still_reset_and_empty_pods_join() {
+    let mut observed = healthy(2);
+    observed.desired_replicas = 4;
+    observed.pods.push(PodView {
+        ordinal: 2,
+        ready: false,
+        revision: Some("r1".into()),
+        node: Some(node(2, NodeRole::Removed, vec![])),
+    });
+    observed.pods.push(fresh_pod(3));
+    without_cluster_ids(&mut observed);
+    assert_eq!(plan(&observed).step, Step::ResetPod { ordinal: 2 });
+    observed.pods.retain(|p| p.ordinal != 2);
+    observed.desired_replicas = 4;
+    observed.pods.push(fresh_pod(2));
+    assert_eq!(
+        plan(&observed).step,
+        Step::Join {
+            pod: "demo-2".into(),
+            leader: "demo-0".into()
+        }
+    );
+}
