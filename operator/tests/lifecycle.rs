@@ -306,6 +306,40 @@ fn http_json(addr: &str, path: &str) -> Option<Value> {
     serde_json::from_str(text.split_once("\r\n\r\n")?.1).ok()
 }
 
+/// Records every change of leader or term the nodes report, polling
+/// `/status` of each pod every 20 ms: (when, leader id, term).
+fn watch_leaders(
+    kubelet: Arc<Kubelet>,
+    stop: Arc<AtomicBool>,
+    changes: Arc<Mutex<Vec<(Instant, String, u64)>>>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut last: Option<(String, u64)> = None;
+        while !stop.load(Ordering::Relaxed) {
+            let leader = (0..MAX_ORDINALS)
+                .filter_map(|o| http_json(&kubelet.http_addr(o), "/status"))
+                .filter(|s| s["role"] == "leader")
+                .map(|s| {
+                    (
+                        s["id"].as_str().unwrap_or("").to_string(),
+                        s["term"].as_u64().unwrap_or(0),
+                    )
+                })
+                .max_by_key(|(_, term)| *term);
+            if let Some(leader) = leader {
+                if last.as_ref() != Some(&leader) {
+                    changes
+                        .lock()
+                        .unwrap()
+                        .push((Instant::now(), leader.0.clone(), leader.1));
+                    last = Some(leader);
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    })
+}
+
 /// One acknowledged write: when, and which node acknowledged it.
 #[derive(Clone)]
 struct Ack {
@@ -407,6 +441,8 @@ fn a_cluster_lives_through_scaling_failures_and_an_update_without_losing_writes(
     ));
     assert!(status["clusterId"].is_string(), "cluster id recorded");
 
+    let leader_changes = Arc::new(Mutex::new(Vec::new()));
+    let watcher = watch_leaders(h.kubelet.clone(), h.stop.clone(), leader_changes.clone());
     let acks = Arc::new(Mutex::new(Vec::new()));
     let stop_writer = Arc::new(AtomicBool::new(false));
     let addrs: Vec<String> = (0..MAX_ORDINALS).map(|o| h.kubelet.redis_addr(o)).collect();
@@ -589,6 +625,7 @@ fn a_cluster_lives_through_scaling_failures_and_an_update_without_losing_writes(
     };
 
     let gaps = write_gaps(&acks);
+    let leader_changes = leader_changes.lock().unwrap().clone();
     eprintln!(
         "\n== lifecycle: {} acknowledged writes, all present; digests equal ({:?})",
         acks.len(),
@@ -597,6 +634,19 @@ fn a_cluster_lives_through_scaling_failures_and_an_update_without_losing_writes(
     eprintln!("== write gap per leader change (last ack on the old leader → first on the new):");
     for (from, to, gap) in &gaps {
         eprintln!("   {from} -> {to}: {} ms", gap.as_millis());
+    }
+    eprintln!("== leader/term changes seen on /status, with the write gap around each (last ack before → first ack after):");
+    for (at, leader, term) in leader_changes.iter().skip(1) {
+        let before = acks.iter().rev().find(|a| a.at <= *at).map(|a| a.at);
+        let after = acks.iter().find(|a| a.at > *at).map(|a| a.at);
+        let gap = match (before, after) {
+            (Some(b), Some(a)) => format!("{} ms", (a - b).as_millis()),
+            _ => "no writes around it".into(),
+        };
+        eprintln!(
+            "   [{:6.2}s] {leader} term {term}: gap {gap}",
+            (*at - h.started).as_secs_f64()
+        );
     }
     let longest = acks
         .windows(2)
@@ -609,4 +659,6 @@ fn a_cluster_lives_through_scaling_failures_and_an_update_without_losing_writes(
     );
     eprintln!("== suite time: {:.1} s\n", suite.elapsed().as_secs_f64());
     assert!(!gaps.is_empty(), "the leader changed at least once");
+    drop(h);
+    watcher.join().unwrap();
 }
