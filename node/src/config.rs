@@ -20,6 +20,8 @@ pub enum Command {
     /// Run a data node.
     #[command(args_override_self = true)]
     Node(NodeArgs),
+    /// Run a leader-following RESP proxy in front of a cluster.
+    Proxy(crate::proxy::ProxyArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -105,7 +107,9 @@ pub struct NodeArgs {
 pub fn parse() -> anyhow::Result<Cli> {
     let argv: Vec<String> = std::env::args().collect();
     let cli = Cli::parse_from(&argv);
-    let Command::Node(node) = &cli.command;
+    let Command::Node(node) = &cli.command else {
+        return Ok(cli);
+    };
     let Some(path) = &node.config else {
         return Ok(cli);
     };
@@ -154,7 +158,9 @@ mod tests {
         let mut argv = vec!["tinyredis".to_string(), "node".to_string()];
         argv.extend(args);
         argv.extend(["--port".to_string(), "7000".to_string()]);
-        let Command::Node(node) = Cli::try_parse_from(argv).unwrap().command;
+        let Command::Node(node) = Cli::try_parse_from(argv).unwrap().command else {
+            panic!("node command expected");
+        };
         assert_eq!(node.port, 7000);
         assert!(node.standalone);
     }

@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod metrics_support;
 pub mod node;
 pub mod protocol;
+pub mod proxy;
 pub mod pubsub;
 pub mod raft;
 pub mod server;

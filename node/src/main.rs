@@ -7,5 +7,9 @@ fn main() -> anyhow::Result<()> {
             tinyredis::logging::init_node(&args)?;
             tokio::runtime::Runtime::new()?.block_on(tinyredis::node::run(args))
         }
+        Command::Proxy(args) => {
+            tinyredis::logging::init(&args.loglevel, None)?;
+            tokio::runtime::Runtime::new()?.block_on(tinyredis::proxy::run(args))
+        }
     }
 }

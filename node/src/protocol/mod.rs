@@ -1,6 +1,7 @@
 //! The Redis wire protocol: requests in (RESP multibulk or inline), replies out (RESP2 or RESP3).
 
 mod reply;
+pub mod reply_parser;
 pub mod request;
 
 pub use reply::{format_double, Reply};
