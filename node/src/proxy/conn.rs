@@ -201,8 +201,43 @@ impl Conn {
             if !self.handle(event) {
                 break;
             }
+            if self.mode == Mode::Requests {
+                self.dispatch().await;
+            }
+            if !self.flush_eagerly() {
+                break;
+            }
         }
         let _ = self.client_w.shutdown().await;
+    }
+
+    /// Writes what is buffered both ways without waiting (saves a trip through `select!`
+    /// per request); what does not fit now is written when the socket is ready.
+    /// `false` when the client is gone.
+    fn flush_eagerly(&mut self) -> bool {
+        if let Some(up) = self.up.as_mut() {
+            if !up.wbuf.is_empty() {
+                match up.writer.try_write(&up.wbuf) {
+                    Ok(n) => up.wbuf.advance(n),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(_) => {
+                        if self.mode == Mode::Pipe {
+                            self.close_after_flush = true;
+                        } else {
+                            self.upstream_lost();
+                        }
+                    }
+                }
+            }
+        }
+        if !self.out.is_empty() {
+            match self.client_w.try_write(&self.out) {
+                Ok(n) => self.out.advance(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(_) => return false,
+            }
+        }
+        true
     }
 
     async fn next_event(&mut self) -> Event {

@@ -75,6 +75,10 @@ pub fn classify(args: &[Bytes]) -> Class {
 }
 
 fn is_blocking(name: &[u8], args: &[Bytes]) -> bool {
+    // Every blocking command starts with B, W or X: skip the table for the rest.
+    if !matches!(name.first(), Some(b'b' | b'B' | b'w' | b'W' | b'x' | b'X')) {
+        return false;
+    }
     if let Some(spec) = commands::lookup(name) {
         if spec.flags & flags::BLOCKING != 0 {
             return true;

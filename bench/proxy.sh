@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Overhead of `tinyredis proxy`: a three-node cluster, redis-benchmark straight to the
+# leader and through the proxy, same run, SET and GET with 50 clients, with and without
+# pipelining (-P 16); prints requests/s and the ratio proxy/direct (goal >= 0.8).
+#
+#   [TESTS="set get"] bench/proxy.sh [requests per test, default 100000]
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+source "$here/lib.sh"
+requests=${1:-100000}
+tests=${TESTS:-set get}
+bin=$(build_release)
+work=$(mktemp -d)
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null; rm -rf "$work"' EXIT
+
+resp=(); http=()
+for n in 1 2 3; do
+  resp+=("$(free_port)"); http+=("$(free_port)")
+  raft=$(free_port)
+  flags=(--node-id "n$n" --port "${resp[-1]}" --raft-dir "$work/n$n" --raft-bind "127.0.0.1:$raft"
+         --raft-http "127.0.0.1:${http[-1]}" --loglevel warn)
+  if [ "$n" = 1 ]; then flags+=(--raft-bootstrap); else flags+=(--raft-join "127.0.0.1:${http[0]}"); fi
+  "$bin" node "${flags[@]}" &
+  pids+=($!)
+  wait_port "${resp[-1]}"
+  [ "$n" = 1 ] && sleep 1
+done
+for _ in $(seq 1 100); do
+  voters=$(curl -s "127.0.0.1:${http[0]}/status" | grep -o '"role":"voter"' | wc -l)
+  [ "$voters" = 3 ] && break
+  sleep 0.1
+done
+leader=$(curl -s "127.0.0.1:${http[0]}/status" | python3 -c 'import json,sys; print(json.load(sys.stdin)["leader"]["resp_addr"].rsplit(":",1)[1])')
+
+proxy=$(free_port)
+nodes=$(printf '127.0.0.1:%s,' "${resp[@]}")
+"$bin" proxy --listen "127.0.0.1:$proxy" --nodes "${nodes%,}" --admin-port "${http[0]}" --loglevel warn &
+pids+=($!)
+wait_port "$proxy"
+
+echo "cores: $(nproc); requests per test: $requests; leader on port $leader"
+printf '%-5s %-4s %14s %14s %7s\n' test P direct proxy ratio
+for pipeline in 1 16; do
+  for t in $tests; do
+    a=$(rps "$leader" "$t" -c 50 -n "$requests" -P "$pipeline" -r 100000)
+    b=$(rps "$proxy" "$t" -c 50 -n "$requests" -P "$pipeline" -r 100000)
+    printf '%-5s %-4s %14s %14s %7s\n' "$t" "$pipeline" "$a" "$b" "$(ratio "$b" "$a")"
+  done
+done
