@@ -29,7 +29,11 @@ fn start_proxy(cluster: &Cluster, extra: &[&str]) -> Proxy {
         .join(",");
     let child = Command::new(tinyredis_bin())
         .args(["proxy", "--listen", &format!("127.0.0.1:{port}")])
-        .args(["--nodes", &nodes])
+        .args(if extra.contains(&"--discover") {
+            vec![]
+        } else {
+            vec!["--nodes", &nodes]
+        })
         .args(["--admin-port", &cluster.nodes[0].http_port.to_string()])
         .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
         .args(["--loglevel", "warn"])
@@ -135,10 +139,27 @@ fn redis_cli_transactions_settings_and_metrics_through_the_proxy() {
     assert_eq!(c.cmd(&["QUIT"]), Resp::Line(b'+', b"OK".to_vec()));
     assert!(c.try_read().is_none(), "closed after QUIT");
 
+    // RESP3 replies pass through as they are.
+    let mut c = Conn::connect(port);
+    assert!(matches!(c.cmd(&["HELLO", "3"]), Resp::Agg(b'%', Some(_))));
+    assert_eq!(c.cmd(&["GET", "missing"]), Resp::Line(b'_', Vec::new()));
+    // A subscribed connection is piped: messages arrive as the node sends them.
+    let mut sub = Conn::connect(port);
+    sub.send(&[b"SUBSCRIBE", b"news", b"more"]);
+    assert!(matches!(sub.read(), Resp::Agg(_, Some(_))));
+    assert!(matches!(sub.read(), Resp::Agg(_, Some(_))));
+    eventually("a subscriber", Duration::from_secs(5), || {
+        (c.cmd(&["PUBLISH", "news", "hi"]).as_int() == Some(1)).then_some(())
+    });
+    match sub.read() {
+        Resp::Agg(_, Some(items)) => assert_eq!(items[2].as_bytes(), Some(&b"hi"[..])),
+        other => panic!("message: {}", other.show()),
+    }
+
     // Metrics: counters moved, and promtool accepts the output.
     let text = metrics_text(&proxy);
     assert!(metric(&text, "tinyredis_proxy_forwarded_commands_total") >= 200.0);
-    assert!(metric(&text, "tinyredis_proxy_connections_total") >= 4.0);
+    assert!(metric(&text, "tinyredis_proxy_connections_total") >= 6.0);
     assert_eq!(metric(&text, "tinyredis_proxy_leader"), 1.0);
     assert!(metric(&text, "tinyredis_proxy_leader_changes_total") >= 1.0);
     let mut promtool = Command::new("promtool")
@@ -352,4 +373,14 @@ fn connections_in_multi_are_closed_when_the_leader_changes_and_sigterm_drains() 
     assert!(status.success(), "proxy exit status {status}");
     assert!(started.elapsed() < Duration::from_secs(5));
     assert!(c.try_read().is_none(), "idle connection closed on shutdown");
+}
+
+#[test]
+fn discover_resolves_a_name_to_the_nodes() {
+    let cluster = Cluster::start(3, &[]);
+    // `localhost` resolves to node 1 only here; the proxy learns the others from /status.
+    let target = format!("localhost:{}", cluster.nodes[0].port);
+    let proxy = start_proxy(&cluster, &["--discover", &target]);
+    assert_eq!(redis_cli(proxy.proc.port, &["SET", "d", "1"]).trim(), "OK");
+    assert_eq!(redis_cli(proxy.proc.port, &["GET", "d"]).trim(), "1");
 }
