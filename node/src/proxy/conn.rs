@@ -694,3 +694,88 @@ impl Conn {
         self.sent_in_multi = false;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::leader::Leader;
+    use super::*;
+    use tokio::net::TcpListener;
+
+    /// A fake node answering every request with `reply(n)` (n counts requests from 1).
+    async fn fake_node(reply: fn(usize) -> String) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            let mut n = 0;
+            loop {
+                let (mut s, _) = listener.accept().await.unwrap();
+                let mut buf = BytesMut::new();
+                let mut parser = RequestParser::default();
+                while s.read_buf(&mut buf).await.unwrap_or(0) > 0 {
+                    let mut out = Vec::new();
+                    while let Ok(Some(_)) = parse_request(&mut parser, &mut buf) {
+                        n += 1;
+                        out.extend(reply(n).into_bytes());
+                    }
+                    s.write_all(&out).await.unwrap();
+                }
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn rejected_requests_are_retried_on_the_new_leader_in_order() {
+        let old = fake_node(|_| {
+            "-READONLY You can't write against a read only replica. leader=x\r\n".into()
+        })
+        .await;
+        let new = fake_node(|n| format!(":{n}\r\n")).await;
+        let metrics = Metrics::new();
+        let tracker = Tracker::new(
+            vec![],
+            1,
+            Duration::from_secs(1),
+            Duration::from_secs(60),
+            metrics.clone(),
+        );
+        let leader = |addr: &str| Leader {
+            id: addr.into(),
+            resp_addr: addr.into(),
+            term: 1,
+        };
+        tracker.publish(Some(leader(&old)), Instant::now());
+        let shared = Arc::new(Shared {
+            tracker: tracker.clone(),
+            metrics: metrics.clone(),
+            dial_timeout: Duration::from_secs(1),
+            leader_wait: Duration::from_secs(5),
+        });
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let proxy = listener.local_addr().unwrap();
+        let (_stop_tx, stop_rx) = watch::channel(false);
+        tokio::spawn(async move {
+            let (s, _) = listener.accept().await.unwrap();
+            Conn::new(s, shared, stop_rx).run().await;
+        });
+        let mut client = TcpStream::connect(proxy).await.unwrap();
+        let mut req = BytesMut::new();
+        for _ in 0..3 {
+            encode_request(&["INCR", "k"], &mut req);
+        }
+        client.write_all(&req).await.unwrap();
+        // The proxy waits for a probe round newer than the rejection; then names `new`.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        tracker.publish(Some(leader(&new)), Instant::now());
+        let mut got = BytesMut::new();
+        while got.len() < 12 {
+            let n = tokio::time::timeout(Duration::from_secs(5), client.read_buf(&mut got))
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(n > 0);
+        }
+        assert_eq!(&got[..], b":1\r\n:2\r\n:3\r\n");
+        assert_eq!(metrics.retried.get(), 3);
+    }
+}

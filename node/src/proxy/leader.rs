@@ -167,7 +167,7 @@ impl Tracker {
         }
     }
 
-    fn publish(&self, leader: Option<Leader>, started: Instant) {
+    pub(crate) fn publish(&self, leader: Option<Leader>, started: Instant) {
         let old = self.leader();
         let changed = old.as_ref().map(|l| (&l.id, &l.resp_addr))
             != leader.as_ref().map(|l| (&l.id, &l.resp_addr));
