@@ -34,9 +34,10 @@ pub async fn run(args: NodeArgs) -> anyhow::Result<()> {
     }
     let (stop_tx, stop_rx) = watch::channel(false);
     // Replicated, expirations must be deleted through the log; standalone, locally.
-    if raft.is_none() {
-        tokio::spawn(crate::expiry::run(shared.clone(), stop_rx.clone()));
-    }
+    match &raft {
+        Some(node) => tokio::spawn(crate::raft::expiry::run(node.clone(), stop_rx.clone())),
+        None => tokio::spawn(crate::expiry::run(shared.clone(), stop_rx.clone())),
+    };
     let server = tokio::spawn(serve(listener, shared, stop_rx));
     shutdown_signal().await;
     info!("shutting down");

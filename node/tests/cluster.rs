@@ -281,3 +281,22 @@ fn admin_api_refuses_changes_without_the_cluster_secret() {
         .collect();
     assert_eq!(ids, HashSet::from(["n1".to_string()]));
 }
+
+#[test]
+fn expired_keys_are_deleted_on_every_replica_through_the_log() {
+    let cluster = Cluster::start(3, &[]);
+    let leader = cluster.wait_leader();
+    let mut conn = cluster.conn(leader);
+    for i in 0..200 {
+        conn.cmd(&["SET", &format!("t{i}"), "v", "PX", "150"]);
+    }
+    conn.cmd(&["SET", "keep", "v"]);
+    for i in 0..3 {
+        let mut replica = cluster.conn(i);
+        replica.cmd(&["READONLY"]);
+        eventually("expired keys reclaimed", Duration::from_secs(10), || {
+            (replica.cmd(&["DBSIZE"]).as_int() == Some(1)).then_some(())
+        });
+    }
+    cluster.wait_converged();
+}

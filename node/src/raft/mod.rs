@@ -5,6 +5,7 @@
 //! the leader confirms it still leads (read index, batched across clients) before reading.
 
 pub mod admin;
+pub mod expiry;
 mod log_store;
 pub mod network;
 mod read_index;

@@ -133,9 +133,7 @@ pub fn apply_request(store: &mut Store, request: &Request) -> Response {
         }
         Request::Expire { keys, now_ms } => {
             for (db, key) in keys {
-                if store.dbs[*db].expire_if_due(key, *now_ms) {
-                    store.stats.expired_keys += 1;
-                }
+                crate::expiry::delete_expired(store, *db, std::slice::from_ref(key), *now_ms);
             }
             Response::None
         }
