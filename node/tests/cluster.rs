@@ -300,3 +300,34 @@ fn expired_keys_are_deleted_on_every_replica_through_the_log() {
     }
     cluster.wait_converged();
 }
+
+#[test]
+fn a_node_that_lost_its_data_stays_out_until_removed_and_added_again() {
+    let mut cluster = Cluster::start(3, &[]);
+    let leader = cluster.wait_leader();
+    cluster.conn(leader).cmd(&["SET", "k", "v"]);
+    let victim = (leader + 1) % 3;
+    cluster.kill(victim);
+    std::fs::remove_dir_all(&cluster.nodes[victim].dir).unwrap();
+    cluster.restart(victim);
+    std::thread::sleep(Duration::from_millis(1500));
+    let status = cluster.status(victim).unwrap();
+    assert_eq!(
+        status["role"], "uninitialized",
+        "a wiped node took part in the cluster: {status}"
+    );
+    let name = cluster.nodes[victim].name.clone();
+    let http = cluster.nodes[leader].http();
+    let (code, body) = http_send("DELETE", &http, &format!("/members/{name}"), None);
+    assert_eq!(code, 200, "{body}");
+    let join = serde_json::json!({
+        "id": name,
+        "raft_addr": format!("127.0.0.1:{}", cluster.nodes[victim].raft_port),
+        "resp_addr": format!("127.0.0.1:{}", cluster.nodes[victim].port),
+        "http_addr": cluster.nodes[victim].http(),
+    });
+    let (code, body) = http_send("POST", &http, "/join", Some(join));
+    assert_eq!(code, 200, "{body}");
+    cluster.wait_voters(3);
+    cluster.wait_converged();
+}

@@ -131,6 +131,9 @@ struct JoinRequest {
     http_addr: Option<String>,
     #[serde(default = "yes")]
     voter: bool,
+    /// The joiner's incarnation; asked from its own /status when not given.
+    #[serde(default)]
+    incarnation: Option<String>,
 }
 
 fn yes() -> bool {
@@ -162,11 +165,16 @@ async fn join(State(node): State<Node>, uri: Uri, headers: HeaderMap, body: Byte
     if let Some(redirect) = leader_only(&node, &uri) {
         return redirect;
     }
+    let incarnation = match request.incarnation.clone() {
+        Some(known) => known,
+        None => incarnation_of(request.http_addr.as_deref()).await,
+    };
     let member = Member {
         resp_addr: request.resp_addr.clone().unwrap_or_default(),
         http_addr: request.http_addr.clone().unwrap_or_default(),
         name: request.id.clone(),
         raft_addr: request.raft_addr.clone(),
+        incarnation,
     };
     let id = node_id(&member.name);
     info!(member = %member, voter = request.voter, "adding member as a learner");
@@ -213,6 +221,28 @@ async fn change_membership(
     retry_in_progress(node, || node.raft.change_membership(change.clone(), false))
         .await
         .map(|_| ())
+}
+
+/// A joiner's incarnation from its /status; empty (no check) when it cannot be asked.
+async fn incarnation_of(http_addr: Option<&str>) -> String {
+    let Some(addr) = http_addr.filter(|a| !a.is_empty()) else {
+        return String::new();
+    };
+    let status = async {
+        http_client()
+            .get(format!("http://{addr}/status"))
+            .send()
+            .await?
+            .json::<serde_json::Value>()
+            .await
+    };
+    match status.await {
+        Ok(s) => s["incarnation"].as_str().unwrap_or_default().to_string(),
+        Err(e) => {
+            warn!(joiner = %addr, error = %e, "could not ask the joiner for its incarnation");
+            String::new()
+        }
+    }
 }
 
 /// The Raft id of a member named `name`, if it is one.
@@ -349,6 +379,7 @@ pub async fn join_until_accepted(node: Node, targets: Vec<String>) {
         "raft_addr": node.me.raft_addr,
         "resp_addr": node.me.resp_addr,
         "http_addr": node.me.http_addr,
+        "incarnation": node.me.incarnation,
         "voter": true,
     });
     loop {

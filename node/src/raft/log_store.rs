@@ -13,6 +13,7 @@ use std::ops::{Bound, RangeBounds};
 const VOTE: &[u8] = b"vote";
 const COMMITTED: &[u8] = b"committed";
 const LAST_PURGED: &[u8] = b"last_purged";
+const INCARNATION: &[u8] = b"incarnation";
 
 #[derive(Clone)]
 pub struct LogStore {
@@ -67,6 +68,17 @@ impl LogStore {
         self.meta.insert(key, bytes).map_err(write)?;
         self.db.flush_async().await.map_err(write)?;
         Ok(())
+    }
+
+    /// This data directory's incarnation id, made (and flushed) on first use.
+    pub fn incarnation(&self) -> anyhow::Result<String> {
+        if let Some(existing) = self.meta.get(INCARNATION)? {
+            return Ok(String::from_utf8_lossy(&existing).into_owned());
+        }
+        let made = format!("{:016x}", rand::random::<u64>());
+        self.meta.insert(INCARNATION, made.as_bytes())?;
+        self.db.flush()?;
+        Ok(made)
     }
 
     /// The commit index last saved, for status reports.

@@ -54,11 +54,11 @@ impl RaftNode {
     /// Opens the Raft state in `--raft-dir`, starts the peer listener, and bootstraps or
     /// joins when asked to and there is no state yet.
     pub async fn start(args: &NodeArgs, store: Arc<Mutex<Store>>) -> anyhow::Result<Arc<RaftNode>> {
-        let me = advertised_member(args)?;
-        let id = node_id(&me.name);
         std::fs::create_dir_all(&args.raft_dir)?;
         let db = sled::open(args.raft_dir.join("sled"))?;
         let log = LogStore::open(&db)?;
+        let me = advertised_member(args, log.incarnation()?)?;
+        let id = node_id(&me.name);
         let had_state = log.has_state()?;
         let sm = StateMachine::open(&db, store)?;
         let applied = sm.applied();
@@ -70,11 +70,11 @@ impl RaftNode {
         let listener = TcpListener::bind(&args.raft_bind)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen for raft on {}: {e}", args.raft_bind))?;
-        tokio::spawn(network::serve(
-            listener,
-            raft.clone(),
-            args.cluster_secret.clone(),
-        ));
+        let identity = network::Identity {
+            secret: args.cluster_secret.clone(),
+            incarnation: me.incarnation.clone(),
+        };
+        tokio::spawn(network::serve(listener, raft.clone(), identity));
         let settings = RaftSettings {
             timeout: args.raft_timeout.into(),
             secret: args.cluster_secret.clone(),
@@ -230,6 +230,7 @@ impl RaftNode {
             .and_then(|l| state_machine::member(&self.applied, l));
         Status {
             id: self.me.name.clone(),
+            incarnation: self.me.incarnation.clone(),
             role,
             term: metrics.current_term,
             leader_id: leader.as_ref().map(|l| l.name.clone()),
@@ -276,6 +277,7 @@ pub struct MemberStatus {
 #[derive(Debug, Clone, Serialize)]
 pub struct Status {
     pub id: String,
+    pub incarnation: String,
     pub role: &'static str,
     pub term: u64,
     pub leader_id: Option<String>,
@@ -288,7 +290,7 @@ pub struct Status {
 }
 
 /// This node as others must reach it: advertised addresses win over bind addresses.
-fn advertised_member(args: &NodeArgs) -> anyhow::Result<Member> {
+fn advertised_member(args: &NodeArgs, incarnation: String) -> anyhow::Result<Member> {
     let resp_bind = format!("{}:{}", args.host, args.port);
     let pick = |advertised: &Option<String>, bind: &str, flag: &str| -> anyhow::Result<String> {
         match advertised {
@@ -305,6 +307,7 @@ fn advertised_member(args: &NodeArgs) -> anyhow::Result<Member> {
         raft_addr: pick(&args.raft_advertise, &args.raft_bind, "raft-advertise")?,
         resp_addr: pick(&args.resp_advertise, &resp_bind, "resp-advertise")?,
         http_addr: pick(&args.http_advertise, &args.raft_http, "http-advertise")?,
+        incarnation,
     })
 }
 

@@ -25,6 +25,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 #[derive(Serialize, Deserialize)]
 struct Hello {
     secret: Option<String>,
+    /// The incarnation of the target the sender means; empty when unknown.
+    incarnation: String,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -75,6 +77,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
             target,
             addr: node.raft_addr.clone(),
             secret: self.secret.clone(),
+            incarnation: node.incarnation.clone(),
             conn: None,
         }
     }
@@ -84,6 +87,7 @@ pub struct PeerClient {
     target: NodeId,
     addr: String,
     secret: Option<String>,
+    incarnation: String,
     conn: Option<TcpStream>,
 }
 
@@ -106,6 +110,7 @@ impl PeerClient {
                 &mut stream,
                 &Hello {
                     secret: self.secret.clone(),
+                    incarnation: self.incarnation.clone(),
                 },
             )
             .await
@@ -199,7 +204,14 @@ impl RaftNetwork<TypeConfig> for PeerClient {
 }
 
 /// Serves peers' RPCs on `listener` for `raft`.
-pub async fn serve(listener: TcpListener, raft: Raft, secret: Option<String>) {
+/// Who this node is, as peers must name it: the cluster secret and its incarnation.
+#[derive(Clone)]
+pub struct Identity {
+    pub secret: Option<String>,
+    pub incarnation: String,
+}
+
+pub async fn serve(listener: TcpListener, raft: Raft, identity: Identity) {
     loop {
         let (stream, addr) = match listener.accept().await {
             Ok(pair) => pair,
@@ -209,24 +221,27 @@ pub async fn serve(listener: TcpListener, raft: Raft, secret: Option<String>) {
                 continue;
             }
         };
-        let (raft, secret) = (raft.clone(), secret.clone());
+        let (raft, identity) = (raft.clone(), identity.clone());
         tokio::spawn(async move {
-            if let Err(e) = serve_peer(stream, raft, secret).await {
+            if let Err(e) = serve_peer(stream, raft, identity).await {
                 debug!(peer = %addr, error = %e, "raft peer connection closed");
             }
         });
     }
 }
 
-async fn serve_peer(
-    mut stream: TcpStream,
-    raft: Raft,
-    secret: Option<String>,
-) -> std::io::Result<()> {
+async fn serve_peer(mut stream: TcpStream, raft: Raft, identity: Identity) -> std::io::Result<()> {
     let _ = stream.set_nodelay(true);
     let hello: Hello = read_frame(&mut stream).await?;
-    if secret.is_some() && hello.secret != secret {
+    if identity.secret.is_some() && hello.secret != identity.secret {
         warn!("refused a raft connection with a wrong cluster secret");
+        return Ok(());
+    }
+    if !hello.incarnation.is_empty() && hello.incarnation != identity.incarnation {
+        warn!(
+            expected = %hello.incarnation,
+            "refused raft traffic meant for an earlier incarnation of this node: its data was lost; remove it from the cluster and add it again"
+        );
         return Ok(());
     }
     loop {

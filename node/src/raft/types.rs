@@ -14,6 +14,11 @@ pub struct Member {
     pub raft_addr: String,
     pub resp_addr: String,
     pub http_addr: String,
+    /// Random id of this member's data directory, made when it was first used. Peers
+    /// address Raft traffic to it, so a node that lost its data (a new incarnation under
+    /// the same name) cannot silently vote or accept entries as the member it replaced.
+    #[serde(default)]
+    pub incarnation: String,
 }
 
 impl std::fmt::Display for Member {
