@@ -331,3 +331,35 @@ fn a_node_that_lost_its_data_stays_out_until_removed_and_added_again() {
     cluster.wait_voters(3);
     cluster.wait_converged();
 }
+
+#[test]
+fn leadership_moves_to_the_named_voter_under_write_load() {
+    let cluster = Cluster::start(3, &[]);
+    let leader = cluster.wait_leader();
+    let target = (leader + 1) % 3;
+    let port = cluster.nodes[leader].port;
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut conn = Conn::connect(port);
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                conn.cmd(&["SET", &format!("load{i}"), "x"]);
+                i += 1;
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let body = serde_json::json!({ "to": cluster.nodes[target].name });
+    let (code, text) = http_send(
+        "POST",
+        &cluster.nodes[leader].http(),
+        "/leadership/transfer",
+        Some(body),
+    );
+    stop.store(true, Ordering::Relaxed);
+    load.join().unwrap();
+    assert_eq!(code, 200, "{text}");
+    assert_eq!(cluster.wait_leader(), target);
+}

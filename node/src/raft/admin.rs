@@ -305,6 +305,10 @@ struct TransferRequest {
 
 /// Hands leadership over by asking the target to campaign: it wins because it is caught
 /// up, and this node steps down on seeing the higher term.
+/// Elections the target is asked to start before the transfer is given up: a voter that
+/// heard from the leader moments ago can still refuse its vote.
+const TRANSFER_ATTEMPTS: usize = 3;
+
 async fn transfer_leadership(State(node): State<Node>, uri: Uri, body: Bytes) -> Response {
     let request: TransferRequest = if body.is_empty() {
         TransferRequest::default()
@@ -332,14 +336,34 @@ async fn transfer_leadership(State(node): State<Node>, uri: Uri, body: Bytes) ->
     let Some(target) = target else {
         return error(StatusCode::NOT_FOUND, "no voter to hand leadership to");
     };
-    let url = format!("http://{}/leadership/campaign", target.http_addr);
-    match post_json(&url, &json!({}), node.settings.secret.as_deref()).await {
-        Ok(_) => Json(json!({ "to": target.id })).into_response(),
-        Err(e) => error(
-            StatusCode::BAD_GATEWAY,
-            format!("{} did not take over: {e}", target.id),
-        ),
+    // Writes wait while leadership moves: a target that is behind the leader's log
+    // loses the election it is asked to start.
+    // Writes wait while leadership moves: a target that is behind the leader's log
+    // loses the election it is asked to start.
+    let _paused = node.pause_writes().await;
+    let target_id = node_id(&target.id);
+    for _ in 0..TRANSFER_ATTEMPTS {
+        if !node.wait_caught_up(target_id, Duration::from_secs(3)).await {
+            return error(
+                StatusCode::CONFLICT,
+                format!("{} did not catch up in time", target.id),
+            );
+        }
+        let url = format!("http://{}/leadership/campaign", target.http_addr);
+        if let Err(e) = post_json(&url, &json!({}), node.settings.secret.as_deref()).await {
+            return error(
+                StatusCode::BAD_GATEWAY,
+                format!("{} did not take over: {e}", target.id),
+            );
+        }
+        if node.wait_leader_is(target_id, Duration::from_secs(2)).await {
+            return Json(json!({ "to": target.id })).into_response();
+        }
     }
+    error(
+        StatusCode::CONFLICT,
+        format!("{} did not win the election", target.id),
+    )
 }
 
 async fn campaign(State(node): State<Node>) -> Response {

@@ -48,6 +48,8 @@ pub struct RaftNode {
     pub settings: RaftSettings,
     log: LogStore,
     reads: ReadIndex,
+    /// Writes hold it shared; a leadership transfer holds it exclusively.
+    write_gate: tokio::sync::RwLock<()>,
 }
 
 impl RaftNode {
@@ -88,8 +90,12 @@ impl RaftNode {
             settings,
             log,
             reads,
+            write_gate: tokio::sync::RwLock::new(()),
         });
         node.bootstrap_or_join(args, had_state).await?;
+        if had_state {
+            node.reconfirm_restored_leadership().await;
+        }
         Ok(node)
     }
 
@@ -118,6 +124,28 @@ impl RaftNode {
         Ok(())
     }
 
+    /// openraft restores a node that led before a restart as leader of its old term,
+    /// though peers may have elected another leader since; until it hears of that, two
+    /// nodes report leading. Campaigning at once settles it: a current-term vote either
+    /// confirms this node (and commits a new-term entry) or makes it a follower.
+    async fn reconfirm_restored_leadership(&self) {
+        let restored = self
+            .raft
+            .wait(Some(Duration::from_millis(500)))
+            .metrics(
+                |m| m.state == ServerState::Leader,
+                "leadership restored at start",
+            )
+            .await
+            .is_ok();
+        if restored {
+            info!("restarted as the leader of the old term: campaigning to confirm it");
+            if let Err(e) = self.raft.trigger().elect().await {
+                warn!(error = %e, "could not start an election");
+            }
+        }
+    }
+
     /// Makes this node a one-voter cluster.
     pub async fn initialize(&self) -> anyhow::Result<()> {
         let members = BTreeMap::from([(self.id, self.me.clone())]);
@@ -139,8 +167,52 @@ impl RaftNode {
         state_machine::member(&self.applied, leader)
     }
 
+    /// Holds writes back until the guard is dropped (after in-flight ones finish).
+    pub async fn pause_writes(&self) -> tokio::sync::RwLockWriteGuard<'_, ()> {
+        self.write_gate.write().await
+    }
+
+    /// Waits until `target` has every entry this leader has; false on timeout.
+    pub async fn wait_caught_up(&self, target: NodeId, timeout: Duration) -> bool {
+        let caught_up = |m: &openraft::RaftMetrics<NodeId, Member>| {
+            let matched = m
+                .replication
+                .as_ref()
+                .and_then(|r| r.get(&target).cloned())
+                .flatten();
+            matched.map(|l| l.index) == m.last_log_index
+        };
+        self.wait_for(timeout, caught_up).await
+    }
+
+    /// Waits until this node sees `target` as leader; false on timeout.
+    pub async fn wait_leader_is(&self, target: NodeId, timeout: Duration) -> bool {
+        self.wait_for(timeout, |m| m.current_leader == Some(target))
+            .await
+    }
+
+    async fn wait_for(
+        &self,
+        timeout: Duration,
+        done: impl Fn(&openraft::RaftMetrics<NodeId, Member>) -> bool,
+    ) -> bool {
+        let mut metrics = self.raft.metrics();
+        let wait = async {
+            loop {
+                if done(&metrics.borrow_and_update()) {
+                    return;
+                }
+                if metrics.changed().await.is_err() {
+                    return std::future::pending().await;
+                }
+            }
+        };
+        tokio::time::timeout(timeout, wait).await.is_ok()
+    }
+
     /// Proposes `request` and waits for it to be applied on this node.
     pub async fn write(&self, request: Request) -> Result<Response, Reply> {
+        let _gate = self.write_gate.read().await;
         match tokio::time::timeout(self.settings.timeout, self.raft.client_write(request)).await {
             Ok(Ok(written)) => Ok(written.data),
             Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => Err(self.redirect(&f, true)),

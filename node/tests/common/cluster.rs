@@ -175,15 +175,18 @@ impl Cluster {
     }
 
     /// The index of the node that says it leads (and that every running node agrees on).
+    /// The node that leads: among running nodes claiming it, the one with the highest
+    /// term (a restarted ex-leader can briefly claim its old, lower term).
     pub fn leader(&self) -> Option<usize> {
-        let running: Vec<usize> = (0..self.nodes.len())
+        (0..self.nodes.len())
             .filter(|&i| self.nodes[i].is_running())
-            .collect();
-        let leader = running
-            .iter()
-            .copied()
-            .find(|&i| self.status(i).is_some_and(|s| s["role"] == "leader"))?;
-        Some(leader)
+            .filter_map(|i| {
+                self.status(i)
+                    .filter(|s| s["role"] == "leader")
+                    .map(|s| (s["term"].as_u64(), i))
+            })
+            .max()
+            .map(|(_, i)| i)
     }
 
     pub fn wait_leader(&self) -> usize {
