@@ -16,6 +16,8 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+// Parsed once at start-up: the size difference of the variants costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Run a data node.
     #[command(args_override_self = true)]

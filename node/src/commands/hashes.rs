@@ -198,7 +198,7 @@ fn hmset(exec: &mut Exec, args: &[Bytes]) -> Result<Reply, CommandError> {
 
 /// HSET/HMSET: sets every field/value pair; returns how many fields are new.
 fn set_fields(exec: &mut Exec, args: &[Bytes], name: &'static str) -> Result<usize, CommandError> {
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         return Err(CommandError::WrongArity(name));
     }
     let now = exec.now_ms;

@@ -86,7 +86,7 @@ impl LongDouble {
             return (negative, BigUint::from(significand) << exponent as usize, 0);
         }
         // value * 10^17 = significand * 10^17 / 2^shift; the product fits in 121 bits.
-        let shift = exponent.unsigned_abs() as u32;
+        let shift = exponent.unsigned_abs();
         let scaled = significand as u128 * SCALE;
         let rounded = if shift >= 128 {
             // Below 2^-7 after scaling: rounds to zero.

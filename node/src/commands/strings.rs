@@ -357,7 +357,7 @@ fn pairs<'a>(
     args: &'a [Bytes],
     command: &'static str,
 ) -> Result<std::slice::ChunksExact<'a, Bytes>, CommandError> {
-    if args.len() % 2 == 0 {
+    if args.len().is_multiple_of(2) {
         return Err(CommandError::WrongArity(command));
     }
     Ok(args[1..].chunks_exact(2))

@@ -2,6 +2,9 @@
 //! is durable. openraft hands over every entry queued since the last append in one call,
 //! so concurrent writes share one flush (group commit).
 
+// openraft's storage traits fix the error type (`StorageError`), large as it is.
+#![allow(clippy::result_large_err)]
+
 use super::types::{Entry, LogId, NodeId, StorageError, TypeConfig, Vote};
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{AnyError, ErrorSubject, ErrorVerb, OptionalSend, RaftLogReader, StorageIOError};

@@ -79,6 +79,9 @@ fn client_list(session: &Session) -> Reply {
     Reply::Verbatim(text.into())
 }
 
+/// One condition of CLIENT KILL's filter form.
+type ClientFilter = Box<dyn Fn(&ClientMeta) -> bool>;
+
 /// `CLIENT KILL addr` (old form) or `CLIENT KILL [ID id] [ADDR addr] [LADDR addr] [SKIPME yes|no]`.
 fn client_kill(session: &Session, args: &[Bytes]) -> Result<Reply, CommandError> {
     let clients: Vec<_> = session.shared.clients.lock().values().cloned().collect();
@@ -93,11 +96,11 @@ fn client_kill(session: &Session, args: &[Bytes]) -> Result<Reply, CommandError>
         target.kill.notify_one();
         return Ok(Reply::OK);
     }
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         return Err(CommandError::Syntax);
     }
     let mut skip_me = true;
-    let mut filters: Vec<Box<dyn Fn(&ClientMeta) -> bool>> = Vec::new();
+    let mut filters: Vec<ClientFilter> = Vec::new();
     for pair in args.chunks(2) {
         let value = String::from_utf8_lossy(&pair[1]).into_owned();
         if is(&pair[0], "ID") {
@@ -167,7 +170,7 @@ fn config_get(session: &Session, patterns: &[Bytes]) -> Reply {
 }
 
 fn config_set(session: &Session, args: &[Bytes]) -> Result<Reply, CommandError> {
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         return Err(CommandError::WrongArity("config|set"));
     }
     let mut config = session.shared.config.write();
@@ -178,7 +181,7 @@ fn config_set(session: &Session, args: &[Bytes]) -> Result<Reply, CommandError> 
             "requirepass" => config.requirepass = (!value.is_empty()).then_some(value),
             "maxclients" => {
                 config.maxclients = value.parse().map_err(|_| {
-                    CommandError::err(format!("CONFIG SET failed (possibly related to argument 'maxclients') - argument couldn't be parsed into an integer"))
+                    CommandError::err("CONFIG SET failed (possibly related to argument 'maxclients') - argument couldn't be parsed into an integer")
                 })?
             }
             _ => {
