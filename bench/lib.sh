@@ -35,3 +35,28 @@ build_release() {
   (cd "$(dirname "${BASH_SOURCE[0]}")/.." && cargo build --release -q -p tinyredis)
   echo "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/target/release/tinyredis"
 }
+
+# start_cluster BIN WORKDIR: three Raft nodes on free ports, node 1 bootstraps and the
+# others join; waits until all three are voters. Sets resp[] and http[] (ports) and
+# appends the node PIDs to pids[].
+start_cluster() {
+  local bin=$1 work=$2 n raft flags
+  resp=(); http=()
+  for n in 1 2 3; do
+    resp+=("$(free_port)"); http+=("$(free_port)")
+    raft=$(free_port)
+    flags=(--node-id "n$n" --port "${resp[-1]}" --raft-dir "$work/n$n" --raft-bind "127.0.0.1:$raft"
+           --raft-http "127.0.0.1:${http[-1]}" --loglevel warn)
+    if [ "$n" = 1 ]; then flags+=(--raft-bootstrap); else flags+=(--raft-join "127.0.0.1:${http[0]}"); fi
+    "$bin" node "${flags[@]}" &
+    pids+=($!)
+    wait_port "${resp[-1]}"
+    [ "$n" = 1 ] && sleep 1
+  done
+  for _ in $(seq 1 100); do
+    [ "$(curl -s "127.0.0.1:${http[0]}/status" | grep -o '"role":"voter"' | wc -l)" = 3 ] && return 0
+    sleep 0.1
+  done
+  echo "the cluster did not form" >&2
+  return 1
+}

@@ -13,23 +13,7 @@ work=$(mktemp -d)
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null; rm -rf "$work"' EXIT
 
-resp=(); http=()
-for n in 1 2 3; do
-  resp+=("$(free_port)"); http+=("$(free_port)")
-  raft=$(free_port)
-  flags=(--node-id "n$n" --port "${resp[-1]}" --raft-dir "$work/n$n" --raft-bind "127.0.0.1:$raft"
-         --raft-http "127.0.0.1:${http[-1]}" --loglevel warn)
-  if [ "$n" = 1 ]; then flags+=(--raft-bootstrap); else flags+=(--raft-join "127.0.0.1:${http[0]}"); fi
-  "$bin" node "${flags[@]}" &
-  pids+=($!)
-  wait_port "${resp[-1]}"
-  [ "$n" = 1 ] && sleep 1
-done
-for _ in $(seq 1 100); do
-  voters=$(curl -s "127.0.0.1:${http[0]}/status" | grep -o '"role":"voter"' | wc -l)
-  [ "$voters" = 3 ] && break
-  sleep 0.1
-done
+start_cluster "$bin" "$work"
 leader=${resp[0]}
 
 redis=$(free_port)

@@ -3,9 +3,8 @@
 //! applying the same log pops the same members.
 
 use super::flags::*;
-use super::{
-    glob_match, is, keys, parse_i64, spec, CommandError, CommandSpec, Exec, Keys, Run, KEY1,
-};
+use super::generic::{parse_scan_cursor, ScanOptions};
+use super::{is, keys, parse_i64, spec, CommandError, CommandSpec, Exec, Keys, Run, KEY1};
 use crate::keyspace::{Db, Dict, Set, Value};
 use crate::protocol::Reply;
 use bytes::Bytes;
@@ -422,70 +421,10 @@ fn sscan(exec: &mut Exec, args: &[Bytes]) -> Result<Reply, CommandError> {
     let Some(set) = read_set(exec, &args[1])? else {
         return Ok(empty_scan());
     };
-    let options = ScanOptions::parse(&args[3..])?;
+    let options = ScanOptions::parse(&args[3..], false)?;
     Ok(scan_reply(set, cursor, &options, |member, _, out| {
         out.push(Reply::Bulk(member.clone()))
     }))
-}
-
-/// `[MATCH pattern] [COUNT count]` of SSCAN and ZSCAN.
-pub(super) struct ScanOptions {
-    pattern: Option<Bytes>,
-    count: usize,
-}
-
-impl ScanOptions {
-    pub(super) fn parse(args: &[Bytes]) -> Result<ScanOptions, CommandError> {
-        let mut options = ScanOptions {
-            pattern: None,
-            count: 10,
-        };
-        for pair in args.chunks(2) {
-            match pair {
-                [name, value] if is(name, "count") => {
-                    let count = parse_i64(value)?;
-                    if count < 1 {
-                        return Err(CommandError::Syntax);
-                    }
-                    options.count = count as usize;
-                }
-                // `MATCH *` matches everything: skip the matcher, like Redis.
-                [name, value] if is(name, "match") => {
-                    options.pattern = (value.as_ref() != b"*").then(|| value.clone());
-                }
-                _ => return Err(CommandError::Syntax),
-            }
-        }
-        Ok(options)
-    }
-
-    fn matches(&self, member: &[u8]) -> bool {
-        self.pattern.as_ref().is_none_or(|p| glob_match(p, member))
-    }
-}
-
-/// Redis's `parseScanCursorOrReply` (strtoul): an optional sign then digits, a negative
-/// number wrapping around; an empty argument is cursor 0.
-pub(super) fn parse_scan_cursor(arg: &[u8]) -> Result<u64, CommandError> {
-    let invalid = || CommandError::err("invalid cursor");
-    let (negative, digits) = match arg.split_first() {
-        None => return Ok(0),
-        Some((b'-', rest)) => (true, rest),
-        Some((b'+', rest)) => (false, rest),
-        Some(_) => (false, arg),
-    };
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return Err(invalid());
-    }
-    let value: u64 = std::str::from_utf8(digits)
-        .ok()
-        .and_then(|d| d.parse().ok())
-        .ok_or_else(invalid)?;
-    Ok(if negative {
-        value.wrapping_neg()
-    } else {
-        value
-    })
 }
 
 /// The reply to a scan of a missing key: cursor 0, no elements.

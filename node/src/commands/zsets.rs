@@ -4,9 +4,8 @@
 //! random use the request's seeded rng on the member dict's slots, so replicas agree.
 
 use super::flags::*;
-use super::sets::{
-    count_read, empty_scan, parse_positive, parse_scan_cursor, scan_reply, ScanOptions,
-};
+use super::generic::{parse_scan_cursor, ScanOptions};
+use super::sets::{count_read, empty_scan, parse_positive, scan_reply};
 use super::{
     is, keys, parse_f64, parse_i64, parse_timeout, spec, CommandError, CommandSpec, Exec, Keys,
     Run, KEY1,
@@ -1160,7 +1159,7 @@ fn zscan(exec: &mut Exec, args: &[Bytes]) -> Result<Reply, CommandError> {
     let Some(zset) = read_zset(exec, &args[1])? else {
         return Ok(empty_scan());
     };
-    let options = ScanOptions::parse(&args[3..])?;
+    let options = ScanOptions::parse(&args[3..], false)?;
     Ok(scan_reply(
         zset.members(),
         cursor,
