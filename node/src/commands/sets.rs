@@ -346,7 +346,7 @@ fn set_op_store(
     if result.is_empty() {
         db.delete(&args[1], now);
     } else {
-        db.set(args[1].clone(), Value::Set(result));
+        db.set(args[1].clone(), Value::Set(Box::new(result)));
     }
     Ok(Reply::Int(len as i64))
 }

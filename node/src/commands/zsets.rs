@@ -189,7 +189,7 @@ fn store(exec: &mut Exec, dst: &Bytes, pairs: Vec<(Bytes, f64)>) -> Reply {
         zset.insert(member, score);
     }
     let len = zset.len();
-    db.set(dst.clone(), Value::ZSet(zset));
+    db.set(dst.clone(), Value::ZSet(Box::new(zset)));
     Reply::Int(len as i64)
 }
 

@@ -49,9 +49,9 @@ impl Serialize for Entry {
         let value = match &self.value {
             Value::Str(b) => ValueImage::Str(b.clone()),
             Value::List(l) => ValueImage::List(l.iter().cloned().collect()),
-            Value::Hash(h) => ValueImage::Hash(h.clone()),
-            Value::Set(x) => ValueImage::Set(x.clone()),
-            Value::ZSet(z) => ValueImage::ZSet(z.clone()),
+            Value::Hash(h) => ValueImage::Hash((**h).clone()),
+            Value::Set(x) => ValueImage::Set((**x).clone()),
+            Value::ZSet(z) => ValueImage::ZSet((**z).clone()),
         };
         (value, self.expire_at, self.version).serialize(s)
     }
@@ -64,9 +64,9 @@ impl<'de> Deserialize<'de> for Entry {
         let value = match value {
             ValueImage::Str(b) => Value::Str(b),
             ValueImage::List(l) => Value::List(l.into()),
-            ValueImage::Hash(h) => Value::Hash(h),
-            ValueImage::Set(x) => Value::Set(x),
-            ValueImage::ZSet(z) => Value::ZSet(z),
+            ValueImage::Hash(h) => Value::Hash(Box::new(h)),
+            ValueImage::Set(x) => Value::Set(Box::new(x)),
+            ValueImage::ZSet(z) => Value::ZSet(Box::new(z)),
         };
         Ok(Entry {
             value,
@@ -135,7 +135,7 @@ mod tests {
         }
         let mut set = Dict::new();
         set.insert(Bytes::from("m"), ());
-        db.set(Bytes::from("s"), Value::Set(set));
+        db.set(Bytes::from("s"), Value::Set(Box::new(set)));
         let mut restored = Store::default();
         restored.restore_image(&store.to_image()).unwrap();
         assert_eq!(restored.to_image(), store.to_image());

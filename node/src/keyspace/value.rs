@@ -13,9 +13,11 @@ pub type Set = Dict<()>;
 pub enum Value {
     Str(Bytes),
     List(List),
-    Hash(Hash),
-    Set(Set),
-    ZSet(ZSet),
+    // Boxed so that a key holding a string (the common case) does not pay for the
+    // largest collection's inline size in every slot.
+    Hash(Box<Hash>),
+    Set(Box<Set>),
+    ZSet(Box<ZSet>),
 }
 
 impl Value {
@@ -50,6 +52,25 @@ pub trait Typed: Sized + Default {
 }
 
 macro_rules! typed {
+    ($ty:ty, $variant:ident, boxed) => {
+        impl Typed for $ty {
+            fn of(value: &Value) -> Result<&Self, CommandError> {
+                match value {
+                    Value::$variant(v) => Ok(v),
+                    _ => Err(CommandError::WrongType),
+                }
+            }
+            fn of_mut(value: &mut Value) -> Result<&mut Self, CommandError> {
+                match value {
+                    Value::$variant(v) => Ok(v),
+                    _ => Err(CommandError::WrongType),
+                }
+            }
+            fn into_value(self) -> Value {
+                Value::$variant(Box::new(self))
+            }
+        }
+    };
     ($ty:ty, $variant:ident) => {
         impl Typed for $ty {
             fn of(value: &Value) -> Result<&Self, CommandError> {
@@ -73,6 +94,6 @@ macro_rules! typed {
 
 typed!(Bytes, Str);
 typed!(List, List);
-typed!(Hash, Hash);
-typed!(Set, Set);
-typed!(ZSet, ZSet);
+typed!(Hash, Hash, boxed);
+typed!(Set, Set, boxed);
+typed!(ZSet, ZSet, boxed);
