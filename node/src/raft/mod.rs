@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod expiry;
+mod group_commit;
 mod log_store;
 pub mod network;
 mod read_index;
@@ -18,6 +19,7 @@ pub use types::{node_id, Member, Request, Response};
 use crate::config::NodeArgs;
 use crate::keyspace::Store;
 use crate::protocol::Reply;
+use group_commit::GroupCommit;
 use log_store::LogStore;
 use openraft::error::{ClientWriteError, ForwardToLeader, RaftError};
 use openraft::{Config, ServerState, SnapshotPolicy};
@@ -48,6 +50,7 @@ pub struct RaftNode {
     pub settings: RaftSettings,
     log: LogStore,
     reads: ReadIndex,
+    writes: GroupCommit,
     /// Writes hold it shared; a leadership transfer holds it exclusively.
     write_gate: tokio::sync::RwLock<()>,
 }
@@ -82,6 +85,7 @@ impl RaftNode {
             secret: args.cluster_secret.clone(),
         };
         let reads = ReadIndex::start(raft.clone());
+        let writes = GroupCommit::start(raft.clone());
         let node = Arc::new(RaftNode {
             raft,
             id,
@@ -90,6 +94,7 @@ impl RaftNode {
             settings,
             log,
             reads,
+            writes,
             write_gate: tokio::sync::RwLock::new(()),
         });
         node.bootstrap_or_join(args, had_state).await?;
@@ -213,10 +218,11 @@ impl RaftNode {
     /// Proposes `request` and waits for it to be applied on this node.
     pub async fn write(&self, request: Request) -> Result<Response, Reply> {
         let _gate = self.write_gate.read().await;
-        match tokio::time::timeout(self.settings.timeout, self.raft.client_write(request)).await {
-            Ok(Ok(written)) => Ok(written.data),
-            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => Err(self.redirect(&f, true)),
-            Ok(Err(e)) => Err(Reply::error(format!("ERR raft: {e}"))),
+        match tokio::time::timeout(self.settings.timeout, self.writes.write(request)).await {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(Some(RaftError::APIError(ClientWriteError::ForwardToLeader(f))))) => Err(self.redirect(&f, true)),
+            Ok(Err(Some(e))) => Err(Reply::error(format!("ERR raft: {e}"))),
+            Ok(Err(None)) => Err(Reply::error("ERR raft: this node is shutting down")),
             Err(_) => Err(Reply::error(
                 "ERR timeout: the write was not confirmed in time; it may or may not have been applied",
             )),

@@ -138,6 +138,9 @@ pub fn apply_request(store: &mut Store, request: &Request) -> Response {
             Response::None
         }
         Request::Barrier => Response::None,
+        Request::Batch(requests) => {
+            Response::Batch(requests.iter().map(|r| apply_request(store, r)).collect())
+        }
     }
 }
 

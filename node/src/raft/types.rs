@@ -54,6 +54,8 @@ pub enum Request {
     /// Changes nothing: a leader commits one in its term before serving reads, so its read
     /// index covers every write acknowledged before it led.
     Barrier,
+    /// Writes of several clients proposed together (group commit), applied in order.
+    Batch(Vec<Request>),
 }
 
 /// What applying an entry answered.
@@ -64,6 +66,8 @@ pub enum Response {
     /// and the db it left selected; `None` when WATCH aborted it.
     Transaction(Option<(Vec<Option<Reply>>, usize)>),
     None,
+    /// One response per request of a `Batch`, in order.
+    Batch(Vec<Response>),
 }
 
 openraft::declare_raft_types!(
