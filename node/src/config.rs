@@ -100,6 +100,10 @@ pub struct NodeArgs {
     /// Admin HTTP address peers and the operator use for this node.
     #[arg(long)]
     pub http_advertise: Option<String>,
+    /// On a follower, run writes and linearizable reads on the leader and relay the
+    /// reply, instead of answering READONLY with the leader's address.
+    #[arg(long)]
+    pub forward_to_leader: bool,
     /// Shared secret guarding joins, membership changes and Raft connections.
     #[arg(long, env = "TINYREDIS_CLUSTER_SECRET", hide_env_values = true)]
     pub cluster_secret: Option<String>,

@@ -55,7 +55,7 @@ impl Engine {
         if !spec.is_write() {
             if !stale_ok {
                 if let Err(e) = raft.linearize().await {
-                    return e;
+                    return raft.forward_or(e, spec, db, args).await;
                 }
             }
             return self.run_locally(db, spec, args);
@@ -69,7 +69,7 @@ impl Engine {
         match self.submit(request).await {
             Ok(Response::Reply(reply)) => reply,
             Ok(_) => Reply::error("ERR internal: unexpected response to a command"),
-            Err(e) => e,
+            Err(e) => raft.forward_or(e, spec, db, args).await,
         }
     }
 

@@ -363,3 +363,30 @@ fn leadership_moves_to_the_named_voter_under_write_load() {
     assert_eq!(code, 200, "{text}");
     assert_eq!(cluster.wait_leader(), target);
 }
+
+#[test]
+fn followers_forward_writes_and_reads_to_the_leader_when_asked() {
+    let cluster = Cluster::start(3, &["--forward-to-leader"]);
+    let leader = cluster.wait_leader();
+    let mut follower = cluster.conn((leader + 1) % 3);
+    follower.cmd(&["HELLO", "3"]);
+    follower.cmd(&["SELECT", "4"]);
+    assert_eq!(follower.cmd(&["HSET", "h", "f", "v"]).as_int(), Some(1));
+    assert_eq!(
+        follower.cmd(&["HGETALL", "h"]),
+        Resp::Agg(
+            b'%',
+            Some(vec![
+                Resp::Blob(b'$', Some(b"f".to_vec())),
+                Resp::Blob(b'$', Some(b"v".to_vec()))
+            ])
+        )
+    );
+    assert!(follower.cmd(&["INCR", "h"]).is_error());
+    let mut on_leader = cluster.conn(leader);
+    on_leader.cmd(&["SELECT", "4"]);
+    assert_eq!(
+        bulk(&on_leader.cmd(&["HGET", "h", "f"])).as_deref(),
+        Some("v")
+    );
+}

@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod expiry;
+mod forward;
 mod group_commit;
 mod log_store;
 pub mod network;
@@ -16,9 +17,11 @@ pub mod types;
 pub use state_machine::{apply_request, Applied};
 pub use types::{node_id, Member, Request, Response};
 
+use crate::commands::{flags, CommandSpec};
 use crate::config::NodeArgs;
 use crate::keyspace::Store;
 use crate::protocol::Reply;
+use bytes::Bytes;
 use group_commit::GroupCommit;
 use log_store::LogStore;
 use openraft::error::{ClientWriteError, ForwardToLeader, RaftError};
@@ -33,6 +36,9 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 use types::{NodeId, Raft};
+
+/// The error code of a follower's refusal (Redis's own for writes on a replica).
+const REDIRECT_CODE: &str = "READONLY";
 
 /// Settings of the Raft layer, from the command line.
 #[derive(Debug, Clone)]
@@ -51,6 +57,8 @@ pub struct RaftNode {
     log: LogStore,
     reads: ReadIndex,
     writes: GroupCommit,
+    /// Set with `--forward-to-leader`.
+    forwarder: Option<forward::Forwarder>,
     /// Writes hold it shared; a leadership transfer holds it exclusively.
     write_gate: tokio::sync::RwLock<()>,
 }
@@ -95,6 +103,9 @@ impl RaftNode {
             log,
             reads,
             writes,
+            forwarder: args.forward_to_leader.then(|| {
+                forward::Forwarder::new(args.requirepass.clone(), args.raft_timeout.into())
+            }),
             write_gate: tokio::sync::RwLock::new(()),
         });
         node.bootstrap_or_join(args, had_state).await?;
@@ -242,6 +253,30 @@ impl RaftNode {
         }
     }
 
+    /// What a client gets for a command this node refused with `refusal`: with
+    /// `--forward-to-leader`, a redirect becomes the leader's own answer. Blocking
+    /// commands are not forwarded: they would block a pooled connection to the leader.
+    pub async fn forward_or(
+        &self,
+        refusal: Reply,
+        spec: &CommandSpec,
+        db: usize,
+        args: &[Bytes],
+    ) -> Reply {
+        let Some(forwarder) = &self.forwarder else {
+            return refusal;
+        };
+        let redirected = matches!(&refusal, Reply::Error(e) if e.starts_with(REDIRECT_CODE));
+        match self.leader() {
+            Some(leader)
+                if redirected && leader.name != self.me.name && !spec.has(flags::BLOCKING) =>
+            {
+                forwarder.forward(&leader.resp_addr, db, args).await
+            }
+            _ => refusal,
+        }
+    }
+
     /// The error a client gets from a follower: Redis's READONLY, naming the leader's RESP address.
     fn redirect(&self, f: &ForwardToLeader<NodeId, Member>, write: bool) -> Reply {
         let leader = f.leader_node.clone().or_else(|| {
@@ -249,9 +284,9 @@ impl RaftNode {
                 .and_then(|id| state_machine::member(&self.applied, id))
         });
         match (leader, write) {
-            (Some(l), true) => Reply::error(format!("READONLY You can't write against a read only replica. leader={}", l.resp_addr)),
+            (Some(l), true) => Reply::error(format!("{REDIRECT_CODE} You can't write against a read only replica. leader={}", l.resp_addr)),
             (Some(l), false) => Reply::error(format!(
-                "READONLY Linearizable reads are served by the leader (or send READONLY to read from this replica). leader={}",
+                "{REDIRECT_CODE} Linearizable reads are served by the leader (or send READONLY to read from this replica). leader={}",
                 l.resp_addr
             )),
             (None, _) => Reply::error("CLUSTERDOWN No Raft leader is known yet; retry shortly"),
