@@ -52,7 +52,7 @@ pub trait Typed: Sized + Default {
 }
 
 macro_rules! typed {
-    ($ty:ty, $variant:ident, boxed) => {
+    ($ty:ty, $variant:ident, $wrap:expr) => {
         impl Typed for $ty {
             fn of(value: &Value) -> Result<&Self, CommandError> {
                 match value {
@@ -67,33 +67,14 @@ macro_rules! typed {
                 }
             }
             fn into_value(self) -> Value {
-                Value::$variant(Box::new(self))
-            }
-        }
-    };
-    ($ty:ty, $variant:ident) => {
-        impl Typed for $ty {
-            fn of(value: &Value) -> Result<&Self, CommandError> {
-                match value {
-                    Value::$variant(v) => Ok(v),
-                    _ => Err(CommandError::WrongType),
-                }
-            }
-            fn of_mut(value: &mut Value) -> Result<&mut Self, CommandError> {
-                match value {
-                    Value::$variant(v) => Ok(v),
-                    _ => Err(CommandError::WrongType),
-                }
-            }
-            fn into_value(self) -> Value {
-                Value::$variant(self)
+                Value::$variant($wrap(self))
             }
         }
     };
 }
 
-typed!(Bytes, Str);
-typed!(List, List);
-typed!(Hash, Hash, boxed);
-typed!(Set, Set, boxed);
-typed!(ZSet, ZSet, boxed);
+typed!(Bytes, Str, std::convert::identity);
+typed!(List, List, std::convert::identity);
+typed!(Hash, Hash, Box::new);
+typed!(Set, Set, Box::new);
+typed!(ZSet, ZSet, Box::new);
