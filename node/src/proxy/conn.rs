@@ -421,7 +421,8 @@ impl Conn {
             if self.draining {
                 return;
             }
-            if self.leader_moved() {
+            let moved = self.leader_moved();
+            if moved || self.up.is_none() {
                 if !self.inflight.is_empty() {
                     return;
                 }
@@ -430,17 +431,9 @@ impl Conn {
                     self.fail_queued(PINNED, true);
                     continue;
                 }
-                debug!("moving the connection to the new leader");
-                self.up = None;
-            }
-            if self.up.is_none() {
-                if !self.inflight.is_empty() {
-                    return;
-                }
-                if self.state.pinned() {
-                    self.shared.metrics.error("pinned_close");
-                    self.fail_queued(PINNED, true);
-                    continue;
+                if moved {
+                    debug!("moving the connection to the new leader");
+                    self.up = None;
                 }
                 match self.connect().await {
                     Ok(up) => self.up = Some(up),

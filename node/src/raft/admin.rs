@@ -22,7 +22,7 @@ use tracing::{info, warn};
 
 type Node = Arc<RaftNode>;
 
-/// Routes of the admin API; `extra` lets the node add `/metrics`.
+/// Routes of the admin API (node.rs adds `/metrics` beside them).
 pub fn router(node: Node) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))

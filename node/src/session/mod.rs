@@ -211,7 +211,7 @@ impl Session {
     fn note_command(&self, spec: &CommandSpec) {
         let mut meta = self.handle.meta.lock();
         meta.last_active = Instant::now();
-        meta.last_command = spec.name.to_string();
+        meta.last_command = spec.name;
     }
 
     /// Rules that hold before any command runs: authentication and subscribed mode.
