@@ -53,7 +53,7 @@ pub struct NodeArgs {
     pub loglevel: String,
     /// Sample logs: per interval, of each message only the first `--log-sampling-initial`
     /// events and then every `--log-sampling-thereafter`-th are written (`false`/`off` to
-    /// write all; `off` or `0` in the config file, where `no`/`false` lines are skipped).
+    /// write all).
     #[arg(long, default_value_t = true, num_args = 0..=1, default_missing_value = "true",
           action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
     pub log_sampling: bool,
@@ -119,7 +119,7 @@ pub fn parse() -> anyhow::Result<Cli> {
     let Some(path) = &node.config else {
         return Ok(cli);
     };
-    let file_args = config_file_args(&std::fs::read_to_string(path)?)?;
+    let file_args = config_file_args(&std::fs::read_to_string(path)?, is_node_switch)?;
     // The subcommand name stays first; file settings go before the command line's flags
     // so that flags given on the command line win.
     let mut merged = argv[..2].to_vec();
@@ -128,8 +128,25 @@ pub fn parse() -> anyhow::Result<Cli> {
     Ok(Cli::try_parse_from(merged)?)
 }
 
-/// Turns `key value` lines into `--key value` arguments; `#` starts a comment.
-pub fn config_file_args(text: &str) -> anyhow::Result<Vec<String>> {
+/// Whether `--key` of `tinyredis node` is an on/off switch that takes no value.
+fn is_node_switch(key: &str) -> bool {
+    use clap::CommandFactory;
+    let cli = Cli::command();
+    let node = cli.find_subcommand("node").expect("node subcommand");
+    let is_switch = node
+        .get_arguments()
+        .find(|a| a.get_long() == Some(key))
+        .is_some_and(|a| !a.get_action().takes_values());
+    is_switch
+}
+
+/// Turns `key value` lines into `--key value` arguments; `#` starts a comment. For a
+/// switch (`is_switch`), `yes`/`true` turn it on and `no`/`false` leave it off; every
+/// other key keeps its value, `false` included.
+pub fn config_file_args(
+    text: &str,
+    is_switch: impl Fn(&str) -> bool,
+) -> anyhow::Result<Vec<String>> {
     let mut args = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -140,10 +157,10 @@ pub fn config_file_args(text: &str) -> anyhow::Result<Vec<String>> {
         let key = key.trim_start_matches('-');
         anyhow::ensure!(!key.is_empty(), "config line {}: missing key", n + 1);
         let value = value.trim().trim_matches('"');
-        match value {
-            "no" | "false" => continue,
-            "" | "yes" | "true" => args.push(format!("--{key}")),
-            _ => args.extend([format!("--{key}"), value.to_string()]),
+        match (is_switch(key), value) {
+            (true, "no" | "false") => continue,
+            (true, _) | (false, "") => args.push(format!("--{key}")),
+            (false, _) => args.extend([format!("--{key}"), value.to_string()]),
         }
     }
     Ok(args)
@@ -154,9 +171,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_false_value_is_kept_for_flags_that_take_one() {
+        let args = config_file_args("log-sampling false\nstandalone no\n", is_node_switch).unwrap();
+        assert_eq!(args, ["--log-sampling", "false"]);
+        let mut argv = vec!["tinyredis".to_string(), "node".to_string()];
+        argv.extend(args);
+        let Command::Node(node) = Cli::try_parse_from(argv).unwrap().command else {
+            panic!("node subcommand");
+        };
+        assert!(!node.log_sampling);
+        assert!(!node.standalone);
+    }
+
+    #[test]
     fn config_lines_become_flags_and_flags_win() {
-        let args =
-            config_file_args("# comment\nport 6390\nstandalone yes\nhost \"0.0.0.0\"\n").unwrap();
+        let args = config_file_args(
+            "# comment\nport 6390\nstandalone yes\nhost \"0.0.0.0\"\n",
+            is_node_switch,
+        )
+        .unwrap();
         assert_eq!(
             args,
             ["--port", "6390", "--standalone", "--host", "0.0.0.0"]
