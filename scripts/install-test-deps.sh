@@ -11,6 +11,7 @@ command -v redis-cli >/dev/null || need+=(redis-tools)
 command -v promtool >/dev/null || need+=(prometheus)
 command -v unzip >/dev/null || need+=(unzip)
 command -v npm >/dev/null || need+=(npm)
+command -v nft >/dev/null || need+=(nftables)
 if [ ${#need[@]} -gt 0 ]; then
   sudo_cmd=""
   [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
