@@ -7,7 +7,7 @@ use crate::keyspace::{Store, Watch};
 use crate::protocol::Reply;
 use crate::raft::{apply_request, RaftNode, Request, Response};
 use bytes::Bytes;
-use parking_lot::Mutex;
+use parking_lot::{Mutex, MutexGuard};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::Notify;
@@ -74,9 +74,13 @@ impl Engine {
     }
 
     fn run_locally(&self, db: usize, spec: &'static CommandSpec, args: &[Bytes]) -> Reply {
-        let mut store = self.store.lock();
-        let mut exec = Exec::new(&mut store, db, now_ms(), rand::random());
-        commands::execute(spec, &mut exec, args)
+        run_local(&mut self.store.lock(), db, spec, args)
+    }
+
+    /// The store, locked, when this node runs data commands right here (standalone):
+    /// a session runs a batch of pipelined commands under one lock with [`run_local`].
+    pub fn local_store(&self) -> Option<MutexGuard<'_, Store>> {
+        self.raft.is_none().then(|| self.store.lock())
     }
 
     /// Applies a request: locally when standalone, through the log when replicated.
@@ -146,6 +150,17 @@ impl Engine {
     pub fn with_store<T>(&self, f: impl FnOnce(&mut Store) -> T) -> T {
         f(&mut self.store.lock())
     }
+}
+
+/// Runs one data command on a standalone node's store.
+pub fn run_local(
+    store: &mut Store,
+    db: usize,
+    spec: &'static CommandSpec,
+    args: &[Bytes],
+) -> Reply {
+    let mut exec = Exec::local(store, db, now_ms());
+    commands::execute(spec, &mut exec, args)
 }
 
 /// Runs a transaction's calls in order; SELECT inside it switches the db for the calls

@@ -53,10 +53,10 @@ pub fn chunk_slots(db: &Db) -> usize {
 pub fn find_expired(db: &Db, now_ms: u64, cursor: u64, slots: usize) -> Found {
     let mut found = Found::default();
     found.next_cursor = db.entries().scan(cursor, slots, |key, entry| {
-        if entry.expire_at.is_some() {
+        if entry.expire_at().is_some() {
             found.volatile_seen += 1;
             if entry.is_expired(now_ms) {
-                found.keys.push(key.clone());
+                found.keys.push(key.to_bytes());
             }
         }
     });
@@ -142,13 +142,12 @@ pub async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keyspace::{Entry, Value};
+    use crate::keyspace::{Entry, Str, Value};
 
     fn store_with(keys: usize, expire_at: Option<u64>) -> Store {
         let mut store = Store::default();
         for i in 0..keys {
-            let mut entry = Entry::new(Value::Str(Bytes::from_static(b"v")));
-            entry.expire_at = expire_at;
+            let entry = Entry::with_expiry(Value::Str(Str::from(&b"v"[..])), expire_at);
             store.dbs[0].insert(Bytes::from(format!("k{i}")), entry);
         }
         store
@@ -157,7 +156,7 @@ mod tests {
     #[test]
     fn finds_only_expired_keys_and_walks_on() {
         let mut store = store_with(10, Some(1_000));
-        store.dbs[0].set(Bytes::from_static(b"plain"), Value::Str(Bytes::new()));
+        store.dbs[0].set(b"plain", Value::Str(Str::default()));
         let found = find_expired(&store.dbs[0], 999, 0, 100);
         assert!(found.keys.is_empty());
         assert_eq!(found.volatile_seen, 10);
@@ -171,7 +170,7 @@ mod tests {
         let mut store = store_with(3, Some(1_000));
         let found = find_expired(&store.dbs[0], 2_000, 0, 100);
         // A key rewritten without TTL after it was found must survive.
-        store.dbs[0].set(Bytes::from_static(b"k1"), Value::Str(Bytes::new()));
+        store.dbs[0].set(b"k1", Value::Str(Str::default()));
         assert_eq!(delete_expired(&mut store, 0, &found.keys, 2_000), 2);
         assert_eq!(store.dbs[0].len(), 1);
         assert_eq!(store.stats.expired_keys, 2);

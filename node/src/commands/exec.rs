@@ -11,16 +11,43 @@ pub struct Exec<'a> {
     /// Unix milliseconds of the request.
     pub now_ms: u64,
     /// Randomness for SPOP/SRANDMEMBER/RANDOMKEY, seeded from the request.
-    pub rng: StdRng,
+    pub rng: RequestRng,
+}
+
+/// The request's random generator, built on first draw: few commands draw, and seeding
+/// the generator costs more than a whole GET. The draws are the same as if it were built
+/// up front, so replicas given the same seed still pick alike.
+pub struct RequestRng {
+    /// `None` when the request carries no seed (standalone): one is drawn on first use.
+    seed: Option<u64>,
+    rng: Option<StdRng>,
+}
+
+impl RequestRng {
+    pub fn get(&mut self) -> &mut StdRng {
+        let seed = self.seed;
+        self.rng
+            .get_or_insert_with(|| StdRng::seed_from_u64(seed.unwrap_or_else(rand::random)))
+    }
 }
 
 impl<'a> Exec<'a> {
+    /// A context for a logged request: every replica gets the same `seed`.
     pub fn new(store: &'a mut Store, db: usize, now_ms: u64, seed: u64) -> Self {
+        Self::with_seed(store, db, now_ms, Some(seed))
+    }
+
+    /// A context for a request run only here (standalone), seeded on first draw.
+    pub fn local(store: &'a mut Store, db: usize, now_ms: u64) -> Self {
+        Self::with_seed(store, db, now_ms, None)
+    }
+
+    fn with_seed(store: &'a mut Store, db: usize, now_ms: u64, seed: Option<u64>) -> Self {
         Exec {
             store,
             db,
             now_ms,
-            rng: StdRng::seed_from_u64(seed),
+            rng: RequestRng { seed, rng: None },
         }
     }
 

@@ -5,7 +5,7 @@ use super::flags::*;
 use super::{
     glob_match, is, keys, parse_i64, spec, CommandError, CommandSpec, Exec, Keys, Run, KEY1,
 };
-use crate::keyspace::{Entry, Value, NUM_DBS};
+use crate::keyspace::{Entry, Key, Value, NUM_DBS};
 use crate::protocol::Reply;
 use bytes::Bytes;
 
@@ -130,8 +130,8 @@ fn keys_matching(exec: &mut Exec, args: &[Bytes]) -> Result<Reply, CommandError>
         .db()
         .entries()
         .iter()
-        .filter(|(k, e)| !e.is_expired(now) && (all || glob_match(pattern, k)))
-        .map(|(k, _)| k.clone());
+        .filter(|(k, e)| !e.is_expired(now) && (all || glob_match(pattern, k.as_bytes())))
+        .map(|(k, _)| k.to_bytes());
     Ok(Reply::bulks(found.collect::<Vec<_>>()))
 }
 
@@ -218,8 +218,8 @@ fn scan(exec: &mut Exec, args: &[Bytes]) -> Result<Reply, CommandError> {
             let type_ok = options
                 .type_name
                 .is_none_or(|t| t.eq_ignore_ascii_case(entry.value.type_name().as_bytes()));
-            if !entry.is_expired(now) && type_ok && options.matches(key) {
-                found.push(key.clone());
+            if !entry.is_expired(now) && type_ok && options.matches(key.as_bytes()) {
+                found.push(key.to_bytes());
             }
         });
     Ok(Reply::Array(vec![
@@ -235,13 +235,13 @@ fn randomkey(exec: &mut Exec, _: &[Bytes]) -> Result<Reply, CommandError> {
     let now = exec.now_ms;
     let dict = exec.store.dbs[exec.db].entries();
     for _ in 0..PROBES {
-        match dict.random(&mut exec.rng) {
+        match dict.random(exec.rng.get()) {
             None => return Ok(Reply::Nil),
-            Some((key, entry)) if !entry.is_expired(now) => return Ok(Reply::Bulk(key.clone())),
+            Some((key, entry)) if !entry.is_expired(now) => return Ok(Reply::Bulk(key.to_bytes())),
             Some(_) => {}
         }
     }
-    let live: Vec<&Bytes> = dict
+    let live: Vec<&Key> = dict
         .iter()
         .filter(|(_, e)| !e.is_expired(now))
         .map(|(k, _)| k)
@@ -249,8 +249,8 @@ fn randomkey(exec: &mut Exec, _: &[Bytes]) -> Result<Reply, CommandError> {
     if live.is_empty() {
         return Ok(Reply::Nil);
     }
-    let pick = rand::Rng::gen_range(&mut exec.rng, 0..live.len());
-    Ok(Reply::Bulk(live[pick].clone()))
+    let pick = rand::Rng::gen_range(exec.rng.get(), 0..live.len());
+    Ok(Reply::Bulk(live[pick].to_bytes()))
 }
 
 fn rename(exec: &mut Exec, args: &[Bytes]) -> Result<Reply, CommandError> {
@@ -443,7 +443,7 @@ fn expire_generic(
     let Some(entry) = db.get(key, now) else {
         return Ok(Reply::Int(0));
     };
-    if !condition.allows(entry.expire_at, when) {
+    if !condition.allows(entry.expire_at(), when) {
         return Ok(Reply::Int(0));
     }
     if when <= now as i64 {
@@ -481,7 +481,7 @@ fn ttl_generic(
     let Some(entry) = lookup_read(exec, key) else {
         return Ok(Reply::Int(-2));
     };
-    let Some(at) = entry.expire_at else {
+    let Some(at) = entry.expire_at() else {
         return Ok(Reply::Int(-1));
     };
     let ms = if absolute { at } else { at.saturating_sub(now) };
@@ -493,7 +493,9 @@ fn ttl_generic(
 fn persist(exec: &mut Exec, args: &[Bytes]) -> Result<Reply, CommandError> {
     let now = exec.now_ms;
     let db = exec.db();
-    let has_ttl = db.get(&args[1], now).is_some_and(|e| e.expire_at.is_some());
+    let has_ttl = db
+        .get(&args[1], now)
+        .is_some_and(|e| e.expire_at().is_some());
     if has_ttl {
         db.set_expiry(&args[1], None, now);
     }
@@ -531,7 +533,7 @@ fn fits_listpack<'a>(
 /// results are always "raw" there; neither history is tracked here.
 fn encoding_name(value: &Value) -> &'static str {
     match value {
-        Value::Str(s) if as_int_encoded(s).is_some() => "int",
+        Value::Str(s) if as_int_encoded(s.as_bytes()).is_some() => "int",
         Value::Str(s) if s.len() <= EMBSTR_MAX_LEN => "embstr",
         Value::Str(_) => "raw",
         // Redis 7.0 lists are always quicklists of listpacks.
@@ -585,7 +587,9 @@ fn object_idletime(exec: &mut Exec, args: &[Bytes]) -> Result<Reply, CommandErro
 fn object_refcount(exec: &mut Exec, args: &[Bytes]) -> Result<Reply, CommandError> {
     Ok(lookup_read(exec, &args[2]).map_or(Reply::Nil, |e| {
         let shared = match &e.value {
-            Value::Str(s) => as_int_encoded(s).is_some_and(|n| (0..SHARED_INTEGERS).contains(&n)),
+            Value::Str(s) => {
+                as_int_encoded(s.as_bytes()).is_some_and(|n| (0..SHARED_INTEGERS).contains(&n))
+            }
             _ => false,
         };
         Reply::Int(if shared { SHARED_REFCOUNT } else { 1 })

@@ -367,7 +367,7 @@ fn hrandfield(exec: &mut Exec, args: &[Bytes]) -> Result<Reply, CommandError> {
         count_read(exec, &args[1]);
         let hash = exec.store.dbs[exec.db].read::<Hash>(&args[1], now)?;
         let field = hash
-            .and_then(|h| h.random(&mut exec.rng))
+            .and_then(|h| h.random(exec.rng.get()))
             .map(|(f, _)| f.clone());
         return Ok(Reply::bulk_opt(field));
     }
@@ -379,10 +379,10 @@ fn hrandfield(exec: &mut Exec, args: &[Bytes]) -> Result<Reply, CommandError> {
     let picks = if count < 0 {
         // A negative count may repeat fields: independent picks.
         (0..count.unsigned_abs())
-            .filter_map(|_| hash.random(&mut exec.rng))
+            .filter_map(|_| hash.random(exec.rng.get()))
             .collect()
     } else {
-        distinct_picks(hash, count as usize, &mut exec.rng)
+        distinct_picks(hash, count as usize, exec.rng.get())
     };
     let mut reply = Vec::new();
     for (field, value) in picks {

@@ -22,7 +22,7 @@ pub use exec::Exec;
 
 use crate::protocol::Reply;
 use bytes::Bytes;
-use std::collections::HashMap;
+use hashbrown::HashMap;
 use std::sync::OnceLock;
 
 /// Command flags, with Redis's names (see `COMMAND INFO`).
@@ -223,19 +223,24 @@ fn all_specs() -> impl Iterator<Item = &'static CommandSpec> {
     .flatten()
 }
 
-/// The table, by lower-case name.
+/// The longest command name looked up; longer names are unknown without a lookup.
+const MAX_NAME_LEN: usize = 32;
+
+/// The table, by lower-case name. Hashed with hashbrown's fast default hasher: the keys
+/// are our fixed names, so a client cannot grow collision chains in it.
 pub fn table() -> &'static HashMap<&'static str, &'static CommandSpec> {
     static TABLE: OnceLock<HashMap<&'static str, &'static CommandSpec>> = OnceLock::new();
     TABLE.get_or_init(|| all_specs().map(|spec| (spec.name, spec)).collect())
 }
 
-/// Looks a command up by the name the client typed (any case).
+/// Looks a command up by the name the client typed (any case), lower-casing it on the
+/// stack since this runs for every request.
 pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
-    if name.len() > 32 {
-        return None;
-    }
-    let lower = name.to_ascii_lowercase();
-    table().get(std::str::from_utf8(&lower).ok()?).copied()
+    let mut lower = [0u8; MAX_NAME_LEN];
+    let lower = lower.get_mut(..name.len())?;
+    lower.copy_from_slice(name);
+    lower.make_ascii_lowercase();
+    table().get(std::str::from_utf8(lower).ok()?).copied()
 }
 
 /// A resolved call: the spec to run (a subcommand's, for containers) or the error to answer.

@@ -69,7 +69,7 @@ fn read_sets<'a>(
 
 /// The db and the seeded rng together, for commands that pick at random.
 fn db_and_rng<'a>(exec: &'a mut Exec) -> (&'a mut Db, &'a mut StdRng) {
-    (&mut exec.store.dbs[exec.db], &mut exec.rng)
+    (&mut exec.store.dbs[exec.db], exec.rng.get())
 }
 
 // Writes look first and leave the key alone when nothing would change: a write marks the

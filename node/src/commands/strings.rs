@@ -4,7 +4,7 @@
 use super::flags::*;
 use super::long_double::incr_by_float;
 use super::{is, keys, parse_i64, spec, CommandError, CommandSpec, Exec, Run, KEY1};
-use crate::keyspace::{Db, Entry, Value};
+use crate::keyspace::{Db, Entry, Str, Value};
 use crate::protocol::{Reply, MAX_BULK_LEN};
 use bytes::{Bytes, BytesMut};
 
@@ -39,7 +39,7 @@ fn lookup_read(exec: &mut Exec, key: &[u8]) -> Result<Option<Bytes>, CommandErro
     let now = exec.now_ms;
     let found = match exec.db().get(key, now).map(|e| &e.value) {
         None => None,
-        Some(Value::Str(s)) => Some(Ok(s.clone())),
+        Some(Value::Str(s)) => Some(Ok(s.to_bytes())),
         Some(_) => Some(Err(CommandError::WrongType)),
     };
     exec.count_lookup(found.is_some());
@@ -47,18 +47,16 @@ fn lookup_read(exec: &mut Exec, key: &[u8]) -> Result<Option<Bytes>, CommandErro
 }
 
 /// Stores a string with the given TTL (none: the key loses any TTL it had).
-fn store(db: &mut Db, key: &Bytes, value: Bytes, expire_at: Option<u64>) {
-    let mut entry = Entry::new(Value::Str(value));
-    entry.expire_at = expire_at;
-    db.insert(key.clone(), entry);
+fn store(db: &mut Db, key: &[u8], value: &Bytes, expire_at: Option<u64>) {
+    db.insert(key, Entry::with_expiry(Value::Str(value.into()), expire_at));
 }
 
 /// Replaces a string's value keeping its TTL, as Redis's `dbOverwrite` does; creates the
 /// key when missing.
-fn overwrite(db: &mut Db, key: &Bytes, value: Bytes, now: u64) {
+fn overwrite(db: &mut Db, key: &[u8], value: Str, now: u64) {
     match db.get_mut(key, now) {
         Some(entry) => entry.value = Value::Str(value),
-        None => db.set(key.clone(), Value::Str(value)),
+        None => db.set(key, Value::Str(value)),
     }
 }
 
@@ -231,13 +229,10 @@ fn set_generic(exec: &mut Exec, call: SetCall) -> Result<SetOutcome, CommandErro
     if (call.nx && found) || (call.xx && !found) {
         return Ok(SetOutcome { stored: false, old });
     }
-    let kept_ttl = current.and_then(|e| e.expire_at).filter(|_| call.keep_ttl);
-    store(
-        db,
-        call.key,
-        call.value.clone(),
-        call.expire_at.or(kept_ttl),
-    );
+    let kept_ttl = current
+        .and_then(|e| e.expire_at())
+        .filter(|_| call.keep_ttl);
+    store(db, call.key, call.value, call.expire_at.or(kept_ttl));
     Ok(SetOutcome { stored: true, old })
 }
 
@@ -304,7 +299,7 @@ fn psetex(exec: &mut Exec, args: &[Bytes]) -> Result<Reply, CommandError> {
 
 fn getset(exec: &mut Exec, args: &[Bytes]) -> Result<Reply, CommandError> {
     let old = lookup_read(exec, &args[1])?;
-    store(exec.db(), &args[1], args[2].clone(), None);
+    store(exec.db(), &args[1], &args[2], None);
     Ok(Reply::bulk_opt(old))
 }
 
@@ -332,7 +327,11 @@ fn getex(exec: &mut Exec, args: &[Bytes]) -> Result<Reply, CommandError> {
         Some(at) => {
             db.set_expiry(&args[1], Some(at), now);
         }
-        None if options.persist && db.get(&args[1], now).is_some_and(|e| e.expire_at.is_some()) => {
+        None if options.persist
+            && db
+                .get(&args[1], now)
+                .is_some_and(|e| e.expire_at().is_some()) =>
+        {
             db.set_expiry(&args[1], None, now);
         }
         None => {}
@@ -366,7 +365,7 @@ fn pairs<'a>(
 fn mset(exec: &mut Exec, args: &[Bytes]) -> Result<Reply, CommandError> {
     let db = exec.db();
     for pair in pairs(args, "mset")? {
-        store(db, &pair[0], pair[1].clone(), None);
+        store(db, &pair[0], &pair[1], None);
     }
     Ok(Reply::OK)
 }
@@ -379,7 +378,7 @@ fn msetnx(exec: &mut Exec, args: &[Bytes]) -> Result<Reply, CommandError> {
         return Ok(Reply::Int(0));
     }
     for pair in pairs {
-        store(db, &pair[0], pair[1].clone(), None);
+        store(db, &pair[0], &pair[1], None);
     }
     Ok(Reply::Int(1))
 }
@@ -388,15 +387,15 @@ fn append(exec: &mut Exec, args: &[Bytes]) -> Result<Reply, CommandError> {
     let (key, suffix) = (&args[1], &args[2]);
     let now = exec.now_ms;
     let db = exec.db();
-    let Some(current) = db.read::<Bytes>(key, now)? else {
-        db.set(key.clone(), Value::Str(suffix.clone()));
+    let Some(current) = db.read::<Str>(key, now)? else {
+        db.set(key, Value::Str(suffix.into()));
         return Ok(Reply::Int(suffix.len() as i64));
     };
     check_string_length(current.len() as i64, suffix.len() as i64)?;
-    let value = db.write::<Bytes>(key, now)?.expect("checked above");
-    let mut grown = into_mut(std::mem::take(value));
+    let value = db.write::<Str>(key, now)?.expect("checked above");
+    let mut grown = into_mut(std::mem::take(value).into_bytes());
     grown.extend_from_slice(suffix);
-    *value = grown.freeze();
+    *value = grown.freeze().into();
     Ok(Reply::Int(value.len() as i64))
 }
 
@@ -415,14 +414,14 @@ fn setrange(exec: &mut Exec, args: &[Bytes]) -> Result<Reply, CommandError> {
     }
     let now = exec.now_ms;
     let db = exec.db();
-    let current_len = db.read::<Bytes>(key, now)?.map(|s| s.len());
+    let current_len = db.read::<Str>(key, now)?.map(|s| s.len());
     if patch.is_empty() {
         return Ok(Reply::Int(current_len.unwrap_or(0) as i64));
     }
     check_string_length(offset, patch.len() as i64)?;
     let offset = offset as usize;
     let old = match current_len {
-        Some(_) => std::mem::take(db.write::<Bytes>(key, now)?.expect("checked above")),
+        Some(_) => std::mem::take(db.write::<Str>(key, now)?.expect("checked above")).into_bytes(),
         None => Bytes::new(),
     };
     let mut value = into_mut(old);
@@ -432,7 +431,7 @@ fn setrange(exec: &mut Exec, args: &[Bytes]) -> Result<Reply, CommandError> {
     }
     value[offset..end].copy_from_slice(patch);
     let len = value.len();
-    overwrite(db, key, value.freeze(), now);
+    overwrite(db, key, value.freeze().into(), now);
     Ok(Reply::Int(len as i64))
 }
 
@@ -488,18 +487,13 @@ fn decrby(exec: &mut Exec, args: &[Bytes]) -> Result<Reply, CommandError> {
 fn incr_by(exec: &mut Exec, key: &Bytes, delta: i64) -> Result<Reply, CommandError> {
     let now = exec.now_ms;
     let db = exec.db();
-    let current = match db.read::<Bytes>(key, now)? {
-        Some(text) => parse_i64(text)?,
+    let current = match db.read::<Str>(key, now)? {
+        Some(text) => parse_i64(text.as_bytes())?,
         None => 0,
     };
     let value = current.checked_add(delta).ok_or(CommandError::Overflow)?;
     let mut digits = itoa::Buffer::new();
-    overwrite(
-        db,
-        key,
-        Bytes::copy_from_slice(digits.format(value).as_bytes()),
-        now,
-    );
+    overwrite(db, key, digits.format(value).as_bytes().into(), now);
     Ok(Reply::Int(value))
 }
 
@@ -507,8 +501,8 @@ fn incr_by(exec: &mut Exec, key: &Bytes, delta: i64) -> Result<Reply, CommandErr
 fn incrbyfloat(exec: &mut Exec, args: &[Bytes]) -> Result<Reply, CommandError> {
     let now = exec.now_ms;
     let db = exec.db();
-    let current = db.read::<Bytes>(&args[1], now)?;
-    let value = incr_by_float(current.map_or(&b"0"[..], |c| &c[..]), &args[2])?;
-    overwrite(db, &args[1], value.clone(), now);
+    let current = db.read::<Str>(&args[1], now)?;
+    let value = incr_by_float(current.map_or(&b"0"[..], |c| c.as_bytes()), &args[2])?;
+    overwrite(db, &args[1], (&value).into(), now);
     Ok(Reply::Bulk(value))
 }

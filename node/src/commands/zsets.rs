@@ -139,7 +139,7 @@ fn read_zset<'a>(exec: &'a mut Exec, key: &[u8]) -> Result<Option<&'a ZSet>, Com
 
 /// The db and the seeded rng together, for commands that pick at random.
 fn db_and_rng<'a>(exec: &'a mut Exec) -> (&'a mut Db, &'a mut StdRng) {
-    (&mut exec.store.dbs[exec.db], &mut exec.rng)
+    (&mut exec.store.dbs[exec.db], exec.rng.get())
 }
 
 /// Member/score pairs as Redis 7.0 sends them: flat in RESP2, nested in RESP3.

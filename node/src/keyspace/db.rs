@@ -1,9 +1,10 @@
 //! One database (`SELECT n`) and the store of all sixteen.
 
-use super::{Dict, Typed, Value};
+use super::{Dict, Key, Typed, Value};
 use crate::commands::CommandError;
 use bytes::Bytes;
 use std::collections::HashMap;
+use std::num::NonZeroU64;
 use std::sync::Arc;
 use tokio::sync::Notify;
 
@@ -12,8 +13,9 @@ pub const NUM_DBS: usize = 16;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
     pub value: Value,
-    /// Absolute expiry time in Unix milliseconds.
-    pub expire_at: Option<u64>,
+    /// Absolute expiry time in Unix milliseconds. Zero is kept as 1 (both long past), so
+    /// the option fits in 8 bytes.
+    expire_at: Option<NonZeroU64>,
     /// The db's change sequence number when this key last changed (for WATCH).
     pub version: u64,
 }
@@ -24,15 +26,25 @@ impl Entry {
     }
 
     pub fn with_expiry(value: Value, expire_at: Option<u64>) -> Self {
-        Entry {
+        let mut entry = Entry {
             value,
-            expire_at,
+            expire_at: None,
             version: 0,
-        }
+        };
+        entry.set_expire_at(expire_at);
+        entry
+    }
+
+    pub fn expire_at(&self) -> Option<u64> {
+        self.expire_at.map(NonZeroU64::get)
+    }
+
+    pub fn set_expire_at(&mut self, expire_at: Option<u64>) {
+        self.expire_at = expire_at.map(|at| NonZeroU64::new(at).unwrap_or(NonZeroU64::MIN));
     }
 
     pub fn is_expired(&self, now_ms: u64) -> bool {
-        self.expire_at.is_some_and(|at| at <= now_ms)
+        self.expire_at().is_some_and(|at| at <= now_ms)
     }
 }
 
@@ -52,7 +64,7 @@ const MAX_TOMBSTONES: usize = 10_000;
 
 #[derive(Debug, Default)]
 pub struct Db {
-    entries: Dict<Entry>,
+    entries: Dict<Entry, Key>,
     /// Keys with a TTL, for INFO keyspace.
     volatile: usize,
     /// Change sequence number: bumped on every change, so WATCH can tell what changed
@@ -80,7 +92,7 @@ impl Db {
         self.volatile
     }
 
-    pub fn entries(&self) -> &Dict<Entry> {
+    pub fn entries(&self) -> &Dict<Entry, Key> {
         &self.entries
     }
 
@@ -136,26 +148,24 @@ impl Db {
             T::of(&entry.value)?;
         } else {
             self.expire_if_due(key, now_ms);
-            self.insert(
-                Bytes::copy_from_slice(key),
-                Entry::new(T::default().into_value()),
-            );
+            self.insert(key, Entry::new(T::default().into_value()));
         }
         self.write(key, now_ms).map(|v| v.expect("present"))
     }
 
     /// Inserts or replaces the whole entry (TTL included).
-    pub fn insert(&mut self, key: Bytes, mut entry: Entry) -> Option<Entry> {
-        entry.version = self.touch(&key);
+    pub fn insert(&mut self, key: impl AsRef<[u8]>, mut entry: Entry) -> Option<Entry> {
+        let key = key.as_ref();
+        entry.version = self.touch(key);
         let gains_ttl = entry.expire_at.is_some();
-        let old = self.entries.insert(key, entry);
+        let old = self.entries.upsert(key, entry);
         self.volatile += gains_ttl as usize;
         self.volatile -= old.as_ref().is_some_and(|o| o.expire_at.is_some()) as usize;
         old
     }
 
     /// Sets a value, keeping no TTL (what SET does without KEEPTTL).
-    pub fn set(&mut self, key: Bytes, value: Value) {
+    pub fn set(&mut self, key: impl AsRef<[u8]>, value: Value) {
         self.insert(key, Entry::new(value));
     }
 
@@ -191,7 +201,7 @@ impl Db {
             return false;
         };
         let had = entry.expire_at.is_some();
-        entry.expire_at = expire_at;
+        entry.set_expire_at(expire_at);
         self.volatile = self.volatile + expire_at.is_some() as usize - had as usize;
         true
     }
@@ -215,7 +225,7 @@ impl Db {
         let mut found = Vec::new();
         let next = self.entries.scan(cursor, limit, |k, e| {
             if e.is_expired(now_ms) {
-                found.push(k.clone());
+                found.push(k.to_bytes());
             }
         });
         (found, next)
@@ -236,7 +246,7 @@ impl Db {
     /// Replaces the contents with a snapshot's.
     pub(super) fn restore(
         &mut self,
-        entries: Dict<Entry>,
+        entries: Dict<Entry, Key>,
         seq: u64,
         horizon: u64,
         tombstones: Vec<(Bytes, u64)>,
@@ -288,8 +298,11 @@ impl Db {
     /// Marks `key` modified: returns the new sequence number and wakes blocked clients.
     fn touch(&mut self, key: &[u8]) -> u64 {
         self.seq += 1;
-        if let Some(waiters) = self.blocked.remove(key) {
-            waiters.iter().for_each(|w| w.notify_one());
+        // Almost always nobody is blocked: skip hashing the key then.
+        if !self.blocked.is_empty() {
+            if let Some(waiters) = self.blocked.remove(key) {
+                waiters.iter().for_each(|w| w.notify_one());
+            }
         }
         self.seq
     }

@@ -10,6 +10,7 @@
 use bytes::Bytes;
 use hashbrown::HashTable;
 use rand::Rng;
+use std::borrow::Borrow;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::hash::BuildHasher;
@@ -25,14 +26,32 @@ fn hash(key: &[u8]) -> u64 {
     hasher().hash_one(key)
 }
 
+/// What a dict is keyed by: byte strings, owned as `Bytes` (members of hashes, sets and
+/// sorted sets) or as compact [`Key`](super::Key)s (the keyspace).
+pub trait DictKey: Borrow<[u8]> {
+    fn from_slice(bytes: &[u8]) -> Self;
+}
+
+impl DictKey for Bytes {
+    fn from_slice(bytes: &[u8]) -> Self {
+        Bytes::copy_from_slice(bytes)
+    }
+}
+
+impl DictKey for super::Key {
+    fn from_slice(bytes: &[u8]) -> Self {
+        super::Key::from(bytes)
+    }
+}
+
 #[derive(Debug, Clone)]
-pub struct Dict<V> {
+pub struct Dict<V, K = Bytes> {
     index: HashTable<u32>,
-    slots: Vec<Option<(Bytes, V)>>,
+    slots: Vec<Option<(K, V)>>,
     free: BinaryHeap<Reverse<u32>>,
 }
 
-impl<V> Default for Dict<V> {
+impl<V, K> Default for Dict<V, K> {
     fn default() -> Self {
         Dict {
             index: HashTable::new(),
@@ -42,7 +61,7 @@ impl<V> Default for Dict<V> {
     }
 }
 
-impl<V> Dict<V> {
+impl<V, K: DictKey> Dict<V, K> {
     pub fn new() -> Self {
         Self::default()
     }
@@ -56,10 +75,16 @@ impl<V> Dict<V> {
     }
 
     fn slot_of(&self, key: &[u8]) -> Option<u32> {
+        self.slot_with_hash(hash(key), key)
+    }
+
+    fn slot_with_hash(&self, h: u64, key: &[u8]) -> Option<u32> {
         let slots = &self.slots;
         self.index
-            .find(hash(key), |&s| {
-                slots[s as usize].as_ref().is_some_and(|(k, _)| k == key)
+            .find(h, |&s| {
+                slots[s as usize]
+                    .as_ref()
+                    .is_some_and(|(k, _)| k.borrow() == key)
             })
             .copied()
     }
@@ -79,24 +104,59 @@ impl<V> Dict<V> {
     }
 
     /// Inserts or replaces; returns the previous value.
-    pub fn insert(&mut self, key: Bytes, value: V) -> Option<V> {
-        if let Some(existing) = self.get_mut(&key) {
-            return Some(std::mem::replace(existing, value));
+    pub fn insert(&mut self, key: K, value: V) -> Option<V> {
+        let h = hash(key.borrow());
+        match self.replace(h, key.borrow(), value) {
+            Ok(old) => Some(old),
+            Err(value) => {
+                self.insert_new(h, key, value);
+                None
+            }
         }
+    }
+
+    /// Like `insert`, but builds the owned key only when `key` is new.
+    pub fn upsert(&mut self, key: &[u8], value: V) -> Option<V> {
+        let h = hash(key);
+        match self.replace(h, key, value) {
+            Ok(old) => Some(old),
+            Err(value) => {
+                self.insert_new(h, K::from_slice(key), value);
+                None
+            }
+        }
+    }
+
+    /// Replaces the value of an existing key; hands `value` back when the key is absent.
+    fn replace(&mut self, h: u64, key: &[u8], value: V) -> Result<V, V> {
+        let Some(slot) = self.slot_with_hash(h, key) else {
+            return Err(value);
+        };
+        let (_, existing) = self.slots[slot as usize]
+            .as_mut()
+            .expect("indexed slot is full");
+        Ok(std::mem::replace(existing, value))
+    }
+
+    fn insert_new(&mut self, h: u64, key: K, value: V) {
         let slot = self.take_free_slot();
-        let h = hash(&key);
         self.slots[slot as usize] = Some((key, value));
         let slots = &self.slots;
         self.index.insert_unique(h, slot, |&s| {
-            hash(&slots[s as usize].as_ref().expect("indexed slot is full").0)
+            hash(
+                slots[s as usize]
+                    .as_ref()
+                    .expect("indexed slot is full")
+                    .0
+                    .borrow(),
+            )
         });
-        None
     }
 
     /// Returns the value for `key`, inserting `make()` first when absent.
     pub fn entry_or_insert_with(&mut self, key: &[u8], make: impl FnOnce() -> V) -> &mut V {
         if !self.contains_key(key) {
-            self.insert(Bytes::copy_from_slice(key), make());
+            self.insert(K::from_slice(key), make());
         }
         self.get_mut(key).expect("just inserted")
     }
@@ -105,12 +165,14 @@ impl<V> Dict<V> {
         self.remove_entry(key).map(|(_, v)| v)
     }
 
-    pub fn remove_entry(&mut self, key: &[u8]) -> Option<(Bytes, V)> {
+    pub fn remove_entry(&mut self, key: &[u8]) -> Option<(K, V)> {
         let slots = &self.slots;
         let found = self
             .index
             .find_entry(hash(key), |&s| {
-                slots[s as usize].as_ref().is_some_and(|(k, _)| k == key)
+                slots[s as usize]
+                    .as_ref()
+                    .is_some_and(|(k, _)| k.borrow() == key)
             })
             .ok()?;
         let (slot, _) = found.remove();
@@ -129,7 +191,7 @@ impl<V> Dict<V> {
         (self.slots.len() - 1) as u32
     }
 
-    fn free_slot(&mut self, slot: u32) -> Option<(Bytes, V)> {
+    fn free_slot(&mut self, slot: u32) -> Option<(K, V)> {
         let taken = self.slots[slot as usize].take();
         if slot as usize == self.slots.len() - 1 {
             self.slots.pop();
@@ -156,29 +218,29 @@ impl<V> Dict<V> {
         self.free.clear();
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&Bytes, &V)> {
+    pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
         self.slots
             .iter()
             .filter_map(|s| s.as_ref().map(|(k, v)| (k, v)))
     }
 
-    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&Bytes, &mut V)> {
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&K, &mut V)> {
         self.slots
             .iter_mut()
             .filter_map(|s| s.as_mut().map(|(k, v)| (&*k, v)))
     }
 
-    pub fn keys(&self) -> impl Iterator<Item = &Bytes> {
+    pub fn keys(&self) -> impl Iterator<Item = &K> {
         self.iter().map(|(k, _)| k)
     }
 
     /// Every slot in order, holes included: the layout a snapshot keeps.
-    pub(super) fn slots(&self) -> &[Option<(Bytes, V)>] {
+    pub(super) fn slots(&self) -> &[Option<(K, V)>] {
         &self.slots
     }
 
     /// Rebuilds a dict with exactly this slot layout.
-    pub(super) fn from_slots(slots: Vec<Option<(Bytes, V)>>) -> Self {
+    pub(super) fn from_slots(slots: Vec<Option<(K, V)>>) -> Self {
         let mut dict = Dict {
             index: HashTable::new(),
             slots,
@@ -188,9 +250,16 @@ impl<V> Dict<V> {
             match slot {
                 Some((key, _)) => {
                     let slots = &dict.slots;
-                    dict.index.insert_unique(hash(key), i as u32, |&s| {
-                        hash(&slots[s as usize].as_ref().expect("indexed slot is full").0)
-                    });
+                    dict.index
+                        .insert_unique(hash(key.borrow()), i as u32, |&s| {
+                            hash(
+                                slots[s as usize]
+                                    .as_ref()
+                                    .expect("indexed slot is full")
+                                    .0
+                                    .borrow(),
+                            )
+                        });
                 }
                 None => dict.free.push(Reverse(i as u32)),
             }
@@ -204,13 +273,13 @@ impl<V> Dict<V> {
     }
 
     /// The entry in `slot`, if the slot is in use.
-    pub fn at_slot(&self, slot: usize) -> Option<(&Bytes, &V)> {
+    pub fn at_slot(&self, slot: usize) -> Option<(&K, &V)> {
         self.slots.get(slot)?.as_ref().map(|(k, v)| (k, v))
     }
 
     /// Visits slots from `cursor` until about `count` slots were looked at; returns the next
     /// cursor (0 when done), like Redis's SCAN.
-    pub fn scan(&self, cursor: u64, count: usize, mut visit: impl FnMut(&Bytes, &V)) -> u64 {
+    pub fn scan(&self, cursor: u64, count: usize, mut visit: impl FnMut(&K, &V)) -> u64 {
         let start = cursor as usize;
         let end = start.saturating_add(count.max(1)).min(self.slots.len());
         for slot in start..end {
@@ -227,7 +296,7 @@ impl<V> Dict<V> {
 
     /// A uniformly random entry: probes random slots, then falls back to a walk when the
     /// dict is mostly holes.
-    pub fn random<R: Rng>(&self, rng: &mut R) -> Option<(&Bytes, &V)> {
+    pub fn random<R: Rng>(&self, rng: &mut R) -> Option<(&K, &V)> {
         if self.is_empty() {
             return None;
         }
@@ -240,9 +309,9 @@ impl<V> Dict<V> {
     }
 }
 
-impl<V: PartialEq> PartialEq for Dict<V> {
+impl<V: PartialEq, K: DictKey> PartialEq for Dict<V, K> {
     fn eq(&self, other: &Self) -> bool {
-        self.len() == other.len() && self.iter().all(|(k, v)| other.get(k) == Some(v))
+        self.len() == other.len() && self.iter().all(|(k, v)| other.get(k.borrow()) == Some(v))
     }
 }
 

@@ -5,20 +5,20 @@
 //! whole log, down to which member a seeded SPOP picks.
 
 use super::db::{Db, Entry};
-use super::{Dict, Store, Value, ZSet};
+use super::{Dict, DictKey, Key, Store, Value, ZSet};
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-impl<V: Serialize> Serialize for Dict<V> {
+impl<V: Serialize, K: DictKey + Serialize> Serialize for Dict<V, K> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_seq(self.slots())
     }
 }
 
-impl<'de, V: DeserializeOwned> Deserialize<'de> for Dict<V> {
+impl<'de, V: DeserializeOwned, K: DictKey + DeserializeOwned> Deserialize<'de> for Dict<V, K> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let slots: Vec<Option<(Bytes, V)>> = Vec::deserialize(d)?;
+        let slots: Vec<Option<(K, V)>> = Vec::deserialize(d)?;
         Ok(Dict::from_slots(slots))
     }
 }
@@ -47,13 +47,13 @@ enum ValueImage {
 impl Serialize for Entry {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let value = match &self.value {
-            Value::Str(b) => ValueImage::Str(b.clone()),
+            Value::Str(b) => ValueImage::Str(b.to_bytes()),
             Value::List(l) => ValueImage::List(l.iter().cloned().collect()),
             Value::Hash(h) => ValueImage::Hash((**h).clone()),
             Value::Set(x) => ValueImage::Set((**x).clone()),
             Value::ZSet(z) => ValueImage::ZSet((**z).clone()),
         };
-        (value, self.expire_at, self.version).serialize(s)
+        (value, self.expire_at(), self.version).serialize(s)
     }
 }
 
@@ -62,24 +62,22 @@ impl<'de> Deserialize<'de> for Entry {
         let (value, expire_at, version): (ValueImage, Option<u64>, u64) =
             Deserialize::deserialize(d)?;
         let value = match value {
-            ValueImage::Str(b) => Value::Str(b),
-            ValueImage::List(l) => Value::List(l.into()),
+            ValueImage::Str(b) => Value::Str(b.into()),
+            ValueImage::List(l) => Value::List(Box::new(l.into())),
             ValueImage::Hash(h) => Value::Hash(Box::new(h)),
             ValueImage::Set(x) => Value::Set(Box::new(x)),
             ValueImage::ZSet(z) => Value::ZSet(Box::new(z)),
         };
-        Ok(Entry {
-            value,
-            expire_at,
-            version,
-        })
+        let mut entry = Entry::with_expiry(value, expire_at);
+        entry.version = version;
+        Ok(entry)
     }
 }
 
 /// One db's replicated state (blocked clients are local and not part of it).
 #[derive(Serialize, Deserialize)]
 struct DbImage {
-    entries: Dict<Entry>,
+    entries: Dict<Entry, Key>,
     seq: u64,
     horizon: u64,
     tombstones: Vec<(Bytes, u64)>,
@@ -122,20 +120,21 @@ impl Db {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keyspace::Str;
 
     #[test]
     fn image_round_trip_keeps_layout_and_versions() {
         let mut store = Store::default();
         let db = &mut store.dbs[3];
         for i in 0..50 {
-            db.set(Bytes::from(format!("k{i}")), Value::Str(Bytes::from("v")));
+            db.set(format!("k{i}"), Value::Str(Str::from(&b"v"[..])));
         }
         for i in (0..50).step_by(7) {
             db.remove(format!("k{i}").as_bytes());
         }
         let mut set = Dict::new();
         set.insert(Bytes::from("m"), ());
-        db.set(Bytes::from("s"), Value::Set(Box::new(set)));
+        db.set("s", Value::Set(Box::new(set)));
         let mut restored = Store::default();
         restored.restore_image(&store.to_image()).unwrap();
         assert_eq!(restored.to_image(), store.to_image());

@@ -6,12 +6,14 @@
 mod db;
 mod dict;
 mod image;
+mod inline;
 mod value;
 mod watch;
 pub mod zset;
 
 pub use db::{Db, Entry, Stats, Store, NUM_DBS};
-pub use dict::Dict;
-pub use value::{Hash, List, Set, Typed, Value};
+pub use dict::{Dict, DictKey};
+pub use inline::Key;
+pub use value::{Hash, List, Set, Str, Typed, Value};
 pub use watch::Watch;
 pub use zset::ZSet;

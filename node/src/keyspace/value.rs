@@ -1,5 +1,6 @@
 //! The value types a key can hold, and typed access to them.
 
+use super::inline::Inline;
 use super::{Dict, ZSet};
 use crate::commands::CommandError;
 use bytes::Bytes;
@@ -11,13 +12,98 @@ pub type Set = Dict<()>;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
-    Str(Bytes),
-    List(List),
+    Str(Str),
     // Boxed so that a key holding a string (the common case) does not pay for the
     // largest collection's inline size in every slot.
+    List(Box<List>),
     Hash(Box<Hash>),
     Set(Box<Set>),
     ZSet(Box<ZSet>),
+}
+
+// The collections' boxes share the bytes after `Str`'s tag, so a value takes no more
+// than a short string needs.
+const _: () = assert!(std::mem::size_of::<Value>() == 24);
+
+/// A string value: short ones inline (no allocation for the typical small value), longer
+/// ones as shared `Bytes`, so GET answers with them without copying.
+#[derive(Clone)]
+pub enum Str {
+    Inline(Inline),
+    Shared(Box<Bytes>),
+}
+
+impl Str {
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            Str::Inline(inline) => inline.as_bytes(),
+            Str::Shared(shared) => shared,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.as_bytes().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The value for a reply.
+    pub fn to_bytes(&self) -> Bytes {
+        match self {
+            Str::Inline(inline) => Bytes::copy_from_slice(inline.as_bytes()),
+            Str::Shared(shared) => (**shared).clone(),
+        }
+    }
+
+    /// The value as `Bytes`, without copying a shared one (APPEND grows it in place).
+    pub fn into_bytes(self) -> Bytes {
+        match self {
+            Str::Inline(inline) => Bytes::copy_from_slice(inline.as_bytes()),
+            Str::Shared(shared) => *shared,
+        }
+    }
+}
+
+impl Default for Str {
+    fn default() -> Self {
+        Str::from(&b""[..])
+    }
+}
+
+impl From<&[u8]> for Str {
+    fn from(bytes: &[u8]) -> Str {
+        Inline::new(bytes).map_or_else(
+            || Str::Shared(Box::new(Bytes::copy_from_slice(bytes))),
+            Str::Inline,
+        )
+    }
+}
+
+impl From<Bytes> for Str {
+    fn from(bytes: Bytes) -> Str {
+        Inline::new(&bytes).map_or_else(|| Str::Shared(Box::new(bytes)), Str::Inline)
+    }
+}
+
+impl PartialEq for Str {
+    fn eq(&self, other: &Str) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+/// An argument as a value: a long one is shared, not copied.
+impl From<&Bytes> for Str {
+    fn from(bytes: &Bytes) -> Str {
+        Inline::new(bytes).map_or_else(|| Str::Shared(Box::new(bytes.clone())), Str::Inline)
+    }
+}
+
+impl std::fmt::Debug for Str {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&self.to_bytes(), f)
+    }
 }
 
 impl Value {
@@ -73,8 +159,8 @@ macro_rules! typed {
     };
 }
 
-typed!(Bytes, Str, std::convert::identity);
-typed!(List, List, std::convert::identity);
+typed!(Str, Str, std::convert::identity);
+typed!(List, List, Box::new);
 typed!(Hash, Hash, Box::new);
 typed!(Set, Set, Box::new);
 typed!(ZSet, ZSet, Box::new);

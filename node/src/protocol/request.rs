@@ -41,10 +41,10 @@ pub fn parse_request(
             Some(b'*') => {}
             Some(_) => return parse_inline(buf),
         }
-        let Some(count) = take_length_line(buf, "too big mbulk count string")? else {
+        let Some(count) = take_count_line(buf)? else {
             return Ok(None);
         };
-        let count = parse_int(&count)
+        let count = count
             .filter(|&n| n <= MAX_MULTIBULK_LEN)
             .ok_or_else(|| ProtocolError("invalid multibulk length".into()))?;
         if count <= 0 {
@@ -103,20 +103,20 @@ fn parse_bulk(buf: &mut BytesMut) -> Result<Option<Bytes>, ProtocolError> {
     Ok(Some(arg))
 }
 
-/// Takes a `*<n>\r\n` line, returning the digits.
-fn take_length_line(buf: &mut BytesMut, too_big: &str) -> Result<Option<Vec<u8>>, ProtocolError> {
+/// Takes a `*<n>\r\n` line, returning its number (`None` inside when it is not one).
+fn take_count_line(buf: &mut BytesMut) -> Result<Option<Option<i64>>, ProtocolError> {
     let Some(newline) = memchr(b'\r', buf) else {
         if buf.len() > MAX_INLINE_LEN {
-            return Err(ProtocolError(too_big.into()));
+            return Err(ProtocolError("too big mbulk count string".into()));
         }
         return Ok(None);
     };
     if buf.len() < newline + 2 {
         return Ok(None);
     }
-    let digits = buf[1..newline].to_vec();
+    let count = parse_int(&buf[1..newline]);
     buf.advance(newline + 2);
-    Ok(Some(digits))
+    Ok(Some(count))
 }
 
 fn parse_inline(buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, ProtocolError> {
@@ -137,16 +137,25 @@ fn parse_inline(buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, ProtocolError>
 }
 
 /// Redis's `string2ll`: an optional minus sign and digits, no spaces, no leading zeros.
+/// Runs twice per argument, so it folds the digits itself instead of going through `str`.
 fn parse_int(digits: &[u8]) -> Option<i64> {
-    let text = std::str::from_utf8(digits).ok()?;
-    let unsigned = text.strip_prefix('-').unwrap_or(text);
-    if unsigned.is_empty() || (unsigned.len() > 1 && unsigned.starts_with('0')) {
+    let (negative, unsigned) = match digits.strip_prefix(b"-") {
+        Some(rest) => (true, rest),
+        None => (false, digits),
+    };
+    if unsigned.is_empty() || (unsigned.len() > 1 && unsigned[0] == b'0') {
         return None;
     }
-    if !unsigned.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
+    let magnitude = unsigned.iter().try_fold(0i64, |n, &b| {
+        let digit = (b as char).to_digit(10)? as i64;
+        // Accumulated negatively so that i64::MIN, whose magnitude has no i64, parses.
+        n.checked_mul(10)?.checked_sub(digit)
+    })?;
+    if negative {
+        Some(magnitude)
+    } else {
+        magnitude.checked_neg()
     }
-    text.parse().ok()
 }
 
 /// Splits an inline command line like Redis's `sdssplitargs`: whitespace separated,
@@ -270,6 +279,18 @@ mod tests {
         assert_eq!(reqs[0][3], Bytes::from("b c"));
         assert!(parse_all(b"set \"k\r\n").is_err());
         assert_eq!(parse_all(b"\r\n").unwrap(), vec![Vec::<Bytes>::new()]);
+    }
+
+    #[test]
+    fn integers_follow_string2ll() {
+        assert_eq!(parse_int(b"0"), Some(0));
+        assert_eq!(parse_int(b"-0"), Some(0));
+        assert_eq!(parse_int(b"9223372036854775807"), Some(i64::MAX));
+        assert_eq!(parse_int(b"-9223372036854775808"), Some(i64::MIN));
+        assert_eq!(parse_int(b"9223372036854775808"), None);
+        for bad in [&b""[..], b"-", b"01", b"1 ", b"+1", b"1a"] {
+            assert_eq!(parse_int(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

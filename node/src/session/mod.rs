@@ -117,26 +117,70 @@ impl Session {
 
     /// Runs every complete request in the read buffer.
     async fn process_buffered(&mut self) -> anyhow::Result<()> {
-        while !self.closing {
-            let args = match parse_request(&mut self.parser, &mut self.rbuf) {
-                Ok(Some(args)) => args,
-                Ok(None) => break,
-                Err(e) => {
-                    self.reply(Reply::error(format!("ERR {e}")));
-                    self.closing = true;
-                    break;
-                }
-            };
-            if args.is_empty() {
-                continue;
+        while let Some(args) = self.next_request() {
+            if let Some((spec, args)) = self.run_batch_locally(args) {
+                let reply = self.dispatch_admitted(spec, args).await;
+                self.reply(reply);
             }
-            let reply = self.dispatch(args).await;
-            self.reply(reply);
             if self.wbuf.len() >= FLUSH_AT {
                 self.flush().await?;
             }
         }
         Ok(())
+    }
+
+    /// The next complete request in the read buffer. A malformed one is answered and
+    /// closes the connection.
+    fn next_request(&mut self) -> Option<Vec<Bytes>> {
+        while !self.closing {
+            match parse_request(&mut self.parser, &mut self.rbuf) {
+                Ok(Some(args)) if args.is_empty() => {}
+                Ok(Some(args)) => return Some(args),
+                Ok(None) => return None,
+                Err(e) => {
+                    self.reply(Reply::error(format!("ERR {e}")));
+                    self.closing = true;
+                }
+            }
+        }
+        None
+    }
+
+    /// Runs `args` and the pipelined requests after it under one lock of the store while
+    /// they are data commands a standalone node runs right here, so a pipeline pays for
+    /// the lock once, not per command. Returns the first request that needs the async
+    /// path; `None` when the read buffer ran dry or replies are due for a flush.
+    fn run_batch_locally(
+        &mut self,
+        mut args: Vec<Bytes>,
+    ) -> Option<(&'static CommandSpec, Vec<Bytes>)> {
+        let shared = self.shared.clone();
+        let mut store = None;
+        loop {
+            match self.admit(&args) {
+                Err(refused) => self.reply(refused),
+                Ok(spec) if !self.runs_locally(spec) => return Some((spec, args)),
+                Ok(spec) => {
+                    let Some(store) = store.get_or_insert_with(|| shared.engine.local_store())
+                    else {
+                        return Some((spec, args));
+                    };
+                    let timer = crate::metrics::CommandTimer::start(spec);
+                    let reply = crate::engine::run_local(store, self.db, spec, &args);
+                    timer.finish(&reply);
+                    self.reply(reply);
+                }
+            }
+            if self.wbuf.len() >= FLUSH_AT {
+                return None;
+            }
+            args = self.next_request()?;
+        }
+    }
+
+    /// A plain data command outside MULTI: on a standalone node it needs nothing async.
+    fn runs_locally(&self, spec: &CommandSpec) -> bool {
+        matches!(spec.run, Run::Exec(_)) && !spec.has(flags::BLOCKING) && !self.tx.is_open()
     }
 
     fn reply(&mut self, reply: Reply) {
@@ -171,24 +215,27 @@ impl Session {
         Ok(())
     }
 
-    /// Resolves a request and runs it, or queues it inside MULTI.
-    async fn dispatch(&mut self, args: Vec<Bytes>) -> Reply {
+    /// Counts and resolves a request and checks that it may run now; the error answers
+    /// it otherwise.
+    fn admit(&mut self, args: &[Bytes]) -> Result<&'static CommandSpec, Reply> {
         self.shared
             .stats
             .commands_processed
             .fetch_add(1, Ordering::Relaxed);
-        let spec = match commands::resolve(&args) {
-            Ok(spec) => spec,
-            Err(e) => {
-                self.tx.flag_error();
-                return e.into();
-            }
-        };
-        self.note_command(spec);
-        if let Err(e) = self.check_allowed(spec) {
+        let spec = commands::resolve(args).map_err(|e| {
             self.tx.flag_error();
-            return e.into();
-        }
+            Reply::from(e)
+        })?;
+        self.note_command(spec);
+        self.check_allowed(spec).map_err(|e| {
+            self.tx.flag_error();
+            Reply::from(e)
+        })?;
+        Ok(spec)
+    }
+
+    /// Runs an admitted request, or queues it inside MULTI.
+    async fn dispatch_admitted(&mut self, spec: &'static CommandSpec, args: Vec<Bytes>) -> Reply {
         if self.tx.is_open() && !transaction::runs_immediately(spec) {
             return self.tx.queue(spec, args);
         }
