@@ -26,13 +26,23 @@ impl GroupCommit {
         GroupCommit { tx }
     }
 
-    /// Proposes `request` with whatever else is waiting; resolves when applied here.
-    pub async fn write(&self, request: Request) -> Result<Response, Option<WriteError>> {
-        let (done, result) = oneshot::channel();
-        self.tx.send((request, done)).map_err(|_| None)?;
-        result.await.map_err(|_| None)?.map_err(Some)
+    /// Queues `requests` in order, next to each other; each receiver resolves when its
+    /// request is applied here. Queue order is log order, so one client's pipelined writes
+    /// apply in the order it sent them.
+    pub fn submit(&self, requests: Vec<Request>) -> Vec<Outcome> {
+        requests
+            .into_iter()
+            .map(|request| {
+                let (done, result) = oneshot::channel();
+                let _ = self.tx.send((request, done));
+                result
+            })
+            .collect()
     }
 }
+
+/// A queued write's result; a closed channel means this node is shutting down.
+pub type Outcome = oneshot::Receiver<Result<Response, WriteError>>;
 
 async fn run(raft: Raft, mut rx: mpsc::UnboundedReceiver<Pending>) {
     let slots = Arc::new(Semaphore::new(IN_FLIGHT));
@@ -48,30 +58,53 @@ async fn run(raft: Raft, mut rx: mpsc::UnboundedReceiver<Pending>) {
                 Err(_) => break,
             }
         }
-        let raft = raft.clone();
-        tokio::spawn(async move {
-            propose(&raft, batch).await;
-            drop(permit);
-        });
+        let (requests, waiters): (Vec<Request>, Vec<_>) = batch.into_iter().unzip();
+        let single = requests.len() == 1;
+        let entry = if single {
+            requests.into_iter().next().expect("one write")
+        } else {
+            Request::Batch(requests)
+        };
+        // Proposed here, in queue order; only the wait for the outcome runs on its own.
+        match raft.client_write_ff(entry).await {
+            Ok(written) => {
+                tokio::spawn(async move {
+                    // A responder dropped unanswered drops the waiters too: shutting down.
+                    if let Ok(outcome) = written.await {
+                        deliver(
+                            outcome.map(|w| w.data).map_err(RaftError::APIError),
+                            waiters,
+                            single,
+                        );
+                    }
+                    drop(permit);
+                });
+            }
+            Err(fatal) => deliver(Err(RaftError::Fatal(fatal)), waiters, single),
+        }
     }
 }
 
-async fn propose(raft: &Raft, mut batch: Vec<Pending>) {
-    if batch.len() == 1 {
-        let (request, done) = batch.pop().expect("one write");
-        let _ = done.send(raft.client_write(request).await.map(|w| w.data));
-        return;
-    }
-    let (requests, waiters): (Vec<Request>, Vec<_>) = batch.into_iter().unzip();
-    match raft.client_write(Request::Batch(requests)).await {
-        Ok(written) => {
-            let Response::Batch(responses) = written.data else {
-                unreachable!("a batch is answered by a batch");
-            };
+/// Hands each waiter its own response, or all of them the batch's error.
+fn deliver(
+    outcome: Result<Response, WriteError>,
+    waiters: Vec<oneshot::Sender<Result<Response, WriteError>>>,
+    single: bool,
+) {
+    match outcome {
+        Ok(response) if single => {
+            let _ = waiters
+                .into_iter()
+                .next()
+                .expect("one waiter")
+                .send(Ok(response));
+        }
+        Ok(Response::Batch(responses)) => {
             for (done, response) in waiters.into_iter().zip(responses) {
                 let _ = done.send(Ok(response));
             }
         }
+        Ok(_) => unreachable!("a batch is answered by a batch"),
         Err(e) => {
             for done in waiters {
                 let _ = done.send(Err(e.clone()));

@@ -22,7 +22,7 @@ use crate::config::NodeArgs;
 use crate::keyspace::Store;
 use crate::protocol::Reply;
 use bytes::Bytes;
-use group_commit::GroupCommit;
+use group_commit::{GroupCommit, WriteError};
 use log_store::LogStore;
 use openraft::error::{ClientWriteError, ForwardToLeader, RaftError};
 use openraft::{Config, ServerState, SnapshotPolicy};
@@ -228,15 +228,33 @@ impl RaftNode {
 
     /// Proposes `request` and waits for it to be applied on this node.
     pub async fn write(&self, request: Request) -> Result<Response, Reply> {
+        let mut results = self.write_all(vec![request]).await;
+        results.pop().expect("one result per request")
+    }
+
+    /// Proposes `requests` together, in order (one client's pipelined writes), and waits
+    /// for each to be applied on this node.
+    pub async fn write_all(&self, requests: Vec<Request>) -> Vec<Result<Response, Reply>> {
         let _gate = self.write_gate.read().await;
-        match tokio::time::timeout(self.settings.timeout, self.writes.write(request)).await {
-            Ok(Ok(response)) => Ok(response),
-            Ok(Err(Some(RaftError::APIError(ClientWriteError::ForwardToLeader(f))))) => Err(self.redirect(&f, true)),
-            Ok(Err(Some(e))) => Err(Reply::error(format!("ERR raft: {e}"))),
-            Ok(Err(None)) => Err(Reply::error("ERR raft: this node is shutting down")),
-            Err(_) => Err(Reply::error(
-                "ERR timeout: the write was not confirmed in time; it may or may not have been applied",
-            )),
+        let deadline = tokio::time::Instant::now() + self.settings.timeout;
+        let mut results = Vec::with_capacity(requests.len());
+        for outcome in self.writes.submit(requests) {
+            results.push(match tokio::time::timeout_at(deadline, outcome).await {
+                Ok(Ok(Ok(response))) => Ok(response),
+                Ok(Ok(Err(e))) => Err(self.write_refusal(e)),
+                Ok(Err(_)) => Err(Reply::error("ERR raft: this node is shutting down")),
+                Err(_) => Err(Reply::error(
+                    "ERR timeout: the write was not confirmed in time; it may or may not have been applied",
+                )),
+            });
+        }
+        results
+    }
+
+    fn write_refusal(&self, e: WriteError) -> Reply {
+        match e {
+            RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => self.redirect(&f, true),
+            e => Reply::error(format!("ERR raft: {e}")),
         }
     }
 
