@@ -49,28 +49,80 @@ impl Engine {
         args: &[Bytes],
         stale_ok: bool,
     ) -> Reply {
-        let Some(raft) = &self.raft else {
-            return self.run_locally(db, spec, args);
-        };
-        if !spec.is_write() {
-            if !stale_ok {
-                if let Err(e) = raft.linearize().await {
-                    return raft.forward_or(e, spec, db, args).await;
-                }
-            }
+        if self.raft.is_none() {
             return self.run_locally(db, spec, args);
         }
-        let request = Request::Command {
-            db,
+        let call = Call {
+            spec,
             args: args.to_vec(),
-            now_ms: now_ms(),
-            seed: rand::random(),
         };
-        match self.submit(request).await {
-            Ok(Response::Reply(reply)) => reply,
-            Ok(_) => Reply::error("ERR internal: unexpected response to a command"),
-            Err(e) => raft.forward_or(e, spec, db, args).await,
+        let mut replies = self.execute_pipeline(db, &[call], stale_ok).await;
+        replies.pop().expect("one reply per call")
+    }
+
+    /// Runs one client's pipelined data commands in order, sharing what neighbours can
+    /// share on a replicated node: adjacent writes are proposed together (one log append
+    /// and fsync per node) and adjacent reads wait for one read point.
+    pub async fn execute_pipeline(&self, db: usize, calls: &[Call], stale_ok: bool) -> Vec<Reply> {
+        let Some(raft) = &self.raft else {
+            let mut store = self.store.lock();
+            return calls
+                .iter()
+                .map(|call| run_local(&mut store, db, call.spec, &call.args))
+                .collect();
+        };
+        let mut replies = Vec::with_capacity(calls.len());
+        for run in calls.chunk_by(|a, b| a.spec.is_write() == b.spec.is_write()) {
+            if run[0].spec.is_write() {
+                replies.extend(self.write_run(raft, db, run).await);
+            } else {
+                replies.extend(self.read_run(raft, db, run, stale_ok).await);
+            }
         }
+        replies
+    }
+
+    async fn write_run(&self, raft: &RaftNode, db: usize, run: &[Call]) -> Vec<Reply> {
+        let requests = run
+            .iter()
+            .map(|call| Request::Command {
+                db,
+                args: call.args.clone(),
+                now_ms: now_ms(),
+                seed: rand::random(),
+            })
+            .collect();
+        let mut replies = Vec::with_capacity(run.len());
+        for (call, result) in run.iter().zip(raft.write_all(requests).await) {
+            replies.push(match result {
+                Ok(Response::Reply(reply)) => reply,
+                Ok(_) => Reply::error("ERR internal: unexpected response to a command"),
+                Err(e) => raft.forward_or(e, call.spec, db, &call.args).await,
+            });
+        }
+        replies
+    }
+
+    async fn read_run(
+        &self,
+        raft: &RaftNode,
+        db: usize,
+        run: &[Call],
+        stale_ok: bool,
+    ) -> Vec<Reply> {
+        if !stale_ok {
+            if let Err(e) = raft.linearize().await {
+                let mut replies = Vec::with_capacity(run.len());
+                for call in run {
+                    replies.push(raft.forward_or(e.clone(), call.spec, db, &call.args).await);
+                }
+                return replies;
+            }
+        }
+        let mut store = self.store.lock();
+        run.iter()
+            .map(|call| run_local(&mut store, db, call.spec, &call.args))
+            .collect()
     }
 
     fn run_locally(&self, db: usize, spec: &'static CommandSpec, args: &[Bytes]) -> Reply {

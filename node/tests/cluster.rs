@@ -390,3 +390,63 @@ fn followers_forward_writes_and_reads_to_the_leader_when_asked() {
         Some("v")
     );
 }
+
+/// A pipeline mixing writes, reads, errors and session commands runs in order on the
+/// leader, even though adjacent writes share one log entry: every reply is the one
+/// redis-server gives for the same bytes.
+#[test]
+fn a_pipeline_of_mixed_commands_answers_like_redis() {
+    let cluster = Cluster::start(3, &[]);
+    let leader = cluster.wait_leader();
+    let redis = start_redis();
+    let script = [
+        "SET k 1",
+        "INCR k",
+        "GET k",
+        "INCRBY k 10",
+        "APPEND k x",
+        "INCR k",
+        "GET k",
+        "RPUSH l a b c",
+        "LPOP l",
+        "LRANGE l 0 -1",
+        "NOSUCHCOMMAND x",
+        "SET",
+        "DEL l",
+        "SELECT 2",
+        "SET k two",
+        "GET k",
+        "SELECT 0",
+        "GET k",
+        "MULTI",
+        "INCR n",
+        "SET m 1",
+        "EXEC",
+        "MGET k n m",
+        "SADD s x y",
+        "SCARD s",
+        "EXPIRE k 100",
+        "TTL k",
+        "PERSIST k",
+        "TTL k",
+        "ZADD z 1 a 2 b",
+        "ZINCRBY z 5 a",
+        "ZRANGE z 0 -1 WITHSCORES",
+    ];
+    let mut pipeline = Vec::new();
+    for line in script {
+        let args = split(line);
+        let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+        pipeline.extend(encode(&args));
+    }
+    let replies = |port| {
+        let mut conn = Conn::connect(port);
+        conn.send_raw(&pipeline);
+        script.iter().map(|_| conn.read()).collect::<Vec<_>>()
+    };
+    let ours = replies(cluster.nodes[leader].port);
+    let theirs = replies(redis.port);
+    for ((line, a), b) in script.iter().zip(&ours).zip(&theirs) {
+        assert_eq!(a.show(), b.show(), "{line}");
+    }
+}

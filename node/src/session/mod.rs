@@ -30,6 +30,8 @@ pub use transaction::Transaction;
 /// applies backpressure instead of growing our memory.
 const FLUSH_AT: usize = 64 * 1024;
 const READ_CHUNK: usize = 16 * 1024;
+/// Most pipelined commands run together on a replicated node.
+const MAX_PIPELINE: usize = 1024;
 
 pub struct Session {
     socket: TcpStream,
@@ -118,9 +120,18 @@ impl Session {
     /// Runs every complete request in the read buffer.
     async fn process_buffered(&mut self) -> anyhow::Result<()> {
         while let Some(args) = self.next_request() {
-            if let Some((spec, args)) = self.run_batch_locally(args) {
-                let reply = self.dispatch_admitted(spec, args).await;
-                self.reply(reply);
+            let mut next = self.run_batch_locally(args).map(Ok);
+            while let Some(request) = next.take() {
+                match request {
+                    Err(refused) => self.reply(refused),
+                    Ok((spec, args)) if self.runs_locally(spec) => {
+                        next = self.run_pipeline(spec, args).await;
+                    }
+                    Ok((spec, args)) => {
+                        let reply = self.dispatch_admitted(spec, args).await;
+                        self.reply(reply);
+                    }
+                }
             }
             if self.wbuf.len() >= FLUSH_AT {
                 self.flush().await?;
@@ -176,6 +187,46 @@ impl Session {
             }
             args = self.next_request()?;
         }
+    }
+
+    /// On a replicated node: runs `spec`/`args` and the plain data commands pipelined
+    /// after it together (see `Engine::execute_pipeline`), so a client's pipelined writes
+    /// share a log entry instead of waiting for each other's commit. Returns the request
+    /// that ended the run, admitted or refused, to be answered after the run's replies.
+    async fn run_pipeline(
+        &mut self,
+        spec: &'static CommandSpec,
+        args: Vec<Bytes>,
+    ) -> Option<Result<(&'static CommandSpec, Vec<Bytes>), Reply>> {
+        let mut calls = vec![crate::engine::Call { spec, args }];
+        let mut next = None;
+        while calls.len() < MAX_PIPELINE {
+            let Some(args) = self.next_request() else {
+                break;
+            };
+            match self.admit(&args) {
+                Ok(spec) if self.runs_locally(spec) => {
+                    calls.push(crate::engine::Call { spec, args })
+                }
+                admitted => {
+                    next = Some(admitted.map(|spec| (spec, args)));
+                    break;
+                }
+            }
+        }
+        let timers: Vec<_> = calls
+            .iter()
+            .map(|c| crate::metrics::CommandTimer::start(c.spec))
+            .collect();
+        let engine = &self.shared.engine;
+        let replies = engine
+            .execute_pipeline(self.db, &calls, self.stale_reads)
+            .await;
+        for (timer, reply) in timers.into_iter().zip(replies) {
+            timer.finish(&reply);
+            self.reply(reply);
+        }
+        next
     }
 
     /// A plain data command outside MULTI: on a standalone node it needs nothing async.
