@@ -22,6 +22,13 @@ pub enum Call {
     Get { key: String, value: Option<i64> },
     /// SET of a register to a value no other write uses.
     Set { key: String, value: i64 },
+    /// WATCH, GET (`expected`), MULTI, SET to `value`, EXEC: a compare-and-set that
+    /// succeeds only if nothing changed the register since the GET.
+    Cas {
+        key: String,
+        expected: Option<i64>,
+        value: i64,
+    },
     /// INCR of a register; `value` is the reply.
     Incr { key: String, value: Option<i64> },
     /// INCR of the shared counter; `value` is the reply.

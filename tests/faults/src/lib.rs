@@ -37,6 +37,8 @@ pub struct RunConfig {
     pub hold: Duration,
     /// `--raft-snap-threshold`; tiny under snapshot pressure.
     pub snap_threshold: u64,
+    /// More `tinyredis node` flags (e.g. `--forward-to-leader`).
+    pub node_flags: Vec<String>,
     pub workload: Workload,
 }
 
@@ -61,12 +63,14 @@ impl RunConfig {
                 FaultSet::All => 64,
                 _ => 10_000,
             },
+            node_flags: Vec::new(),
             workload: Workload {
                 registers: 4,
                 key_lifetime: Duration::from_secs(4),
                 lists: 3,
                 list_lifetime: Duration::from_secs(30),
                 op_timeout: Duration::from_secs(3),
+                stale_reads: false,
             },
         }
     }
@@ -147,12 +151,13 @@ pub fn run(config: &RunConfig) -> anyhow::Result<Report> {
         config.nodes
     };
     let (net, network) = network(config, capacity);
-    let flags = vec![
+    let mut flags = vec![
         "--raft-snap-threshold".to_string(),
         config.snap_threshold.to_string(),
         "--raft-timeout".to_string(),
         "2s".to_string(),
     ];
+    flags.extend(config.node_flags.iter().cloned());
     let mut cluster = Cluster::new(&config.bin, &dir, capacity, net, flags);
     cluster
         .start(config.nodes)
@@ -265,7 +270,10 @@ fn final_reads(cluster: &Cluster, ops: &mut Vec<Op>, clock: Clock) -> anyhow::Re
     let mut lists = std::collections::BTreeSet::new();
     for op in ops.iter() {
         match &op.call {
-            Call::Get { key, .. } | Call::Set { key, .. } | Call::Incr { key, .. } => {
+            Call::Get { key, .. }
+            | Call::Set { key, .. }
+            | Call::Cas { key, .. }
+            | Call::Incr { key, .. } => {
                 registers.insert(key.clone());
             }
             Call::Append { keys, .. } => lists.extend(keys.iter().cloned()),

@@ -217,12 +217,16 @@ fn inject(
     }
 }
 
-/// Every node hears only its two neighbours in `order` (with three nodes that is
-/// everyone, so a ring needs four or more to cut anything).
+/// Every node hears only its two neighbours in `order`. Three nodes in a ring all hear
+/// each other, so there the first becomes a bridge: the other two hear only it.
 fn ring(cluster: &Cluster, order: &[usize]) -> anyhow::Result<()> {
     let n = order.len();
     for (pos, &i) in order.iter().enumerate() {
-        let neighbours = [order[(pos + 1) % n], order[(pos + n - 1) % n]];
+        let neighbours = match n {
+            ..=3 if pos == 0 => order.to_vec(),
+            ..=3 => vec![order[0]],
+            _ => vec![order[(pos + 1) % n], order[(pos + n - 1) % n]],
+        };
         let cut: Vec<usize> = order
             .iter()
             .copied()

@@ -24,6 +24,9 @@ pub struct Workload {
     pub lists: usize,
     pub list_lifetime: Duration,
     pub op_timeout: Duration,
+    /// Direct clients stay on their node and read its replica state (READONLY): not
+    /// linearizable, so the checker must object. Only for testing the harness itself.
+    pub stale_reads: bool,
 }
 
 /// Where a client sends its operations.
@@ -87,7 +90,7 @@ pub fn run(process: Process, workload: &Workload, clock: Clock) -> Vec<Op> {
 impl Session<'_> {
     fn connected(&mut self) -> bool {
         if self.conn.is_none() {
-            match Client::connect(&self.addr, self.workload.op_timeout) {
+            match self.open() {
                 Ok(c) => self.conn = Some(c),
                 Err(_) => self.try_another_node(),
             }
@@ -95,7 +98,22 @@ impl Session<'_> {
         self.conn.is_some()
     }
 
+    fn open(&self) -> io::Result<Client> {
+        let mut conn = Client::connect(&self.addr, self.workload.op_timeout)?;
+        if self.stays_on_replica() {
+            conn.call(&["READONLY"])?;
+        }
+        Ok(conn)
+    }
+
+    fn stays_on_replica(&self) -> bool {
+        self.workload.stale_reads && matches!(self.target, Target::Direct { .. })
+    }
+
     fn try_another_node(&mut self) {
+        if self.stays_on_replica() {
+            return;
+        }
         if let Target::Direct { nodes, .. } = &self.target {
             self.next_node = (self.next_node + 1) % nodes.len();
             self.addr = nodes[self.next_node].clone();
@@ -118,8 +136,13 @@ impl Session<'_> {
                 key: register,
                 value: None,
             },
-            35..=54 => Call::Set {
+            35..=46 => Call::Set {
                 key: register,
+                value: self.unique_value(),
+            },
+            47..=54 => Call::Cas {
+                key: register,
+                expected: None,
                 value: self.unique_value(),
             },
             55..=69 => Call::Incr {
@@ -161,6 +184,10 @@ impl Session<'_> {
                 self.follow_redirect(&e);
                 (Status::Fail, Some(e))
             }
+            Err(Outcome::NotSent(e)) => {
+                self.conn = None;
+                (Status::Fail, Some(e))
+            }
             Err(Outcome::Indefinite(e)) => {
                 // Replies still in flight on this connection belong to the lost
                 // operation: start afresh, on another node if this one stopped answering.
@@ -181,6 +208,9 @@ impl Session<'_> {
     }
 
     fn follow_redirect(&mut self, error: &str) {
+        if self.stays_on_replica() {
+            return;
+        }
         if let (Target::Direct { .. }, Some(leader)) = (&self.target, error.split("leader=").nth(1))
         {
             if leader != self.addr {
@@ -200,6 +230,9 @@ enum Outcome {
     Refused(String),
     /// It may or may not have happened.
     Indefinite(String),
+    /// The part of the operation that could change anything was never sent, but the
+    /// connection is in an unknown state.
+    NotSent(String),
 }
 
 /// Errors that say the command was never applied: a follower's redirect, no leader to
@@ -227,6 +260,11 @@ fn execute(conn: &mut Client, call: &mut Call) -> Result<(), Outcome> {
                 .map_err(io_error)?;
             expect_ok(reply)?;
         }
+        Call::Cas {
+            key,
+            expected,
+            value,
+        } => compare_and_set(conn, key, expected, *value)?,
         Call::Incr { key, value } => {
             *value = Some(expect_int(conn.call(&["INCR", key]).map_err(io_error)?)?);
         }
@@ -242,6 +280,36 @@ fn execute(conn: &mut Client, call: &mut Call) -> Result<(), Outcome> {
         } => *reads = Some(append(conn, keys, element)?),
     }
     Ok(())
+}
+
+/// WATCH and GET the register, then set it in a transaction that runs only if nothing
+/// changed it meanwhile. `expected` gets what the GET saw, also when the outcome of the
+/// transaction is unknown: the checker needs it either way.
+fn compare_and_set(
+    conn: &mut Client,
+    key: &str,
+    expected: &mut Option<i64>,
+    value: i64,
+) -> Result<(), Outcome> {
+    let not_sent = |o: Outcome| match o {
+        Outcome::Refused(e) | Outcome::Indefinite(e) | Outcome::NotSent(e) => Outcome::NotSent(e),
+    };
+    let replies = conn
+        .pipeline(&[&["WATCH", key], &["GET", key]])
+        .map_err(|e| Outcome::NotSent(e.to_string()))?;
+    expect_ok(replies[0].clone()).map_err(not_sent)?;
+    *expected = expect_int_or_nil(replies[1].clone()).map_err(not_sent)?;
+    let replies = conn
+        .pipeline(&[&["MULTI"], &["SET", key, &value.to_string()], &["EXEC"]])
+        .map_err(|e| Outcome::Indefinite(e.to_string()))?;
+    match &replies[2] {
+        Value::Array(Some(_)) => Ok(()),
+        Value::Array(None) => Err(Outcome::Refused(
+            "EXEC aborted: the register changed".into(),
+        )),
+        Value::Error(e) => Err(classify(e)),
+        other => Err(Outcome::Indefinite(format!("EXEC answered {other:?}"))),
+    }
 }
 
 /// One MULTI/EXEC that appends `element` to every key and reads every list back.

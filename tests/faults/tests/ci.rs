@@ -93,6 +93,40 @@ fn membership_changes_remove_readd_and_grow_to_five_and_back() {
 }
 
 #[test]
+fn every_fault_kind_in_turn_with_frequent_snapshots() {
+    check("ci-all", FaultSet::All, 30, 17, |_| {});
+}
+
+#[test]
 fn snapshot_pressure_with_restarts_and_rejoins() {
     check("ci-snapshot", FaultSet::Snapshot, 20, 15, |_| {});
+}
+
+/// The harness must be able to fail: clients reading a partitioned-off replica's state
+/// (READONLY) see old values, and the linearizability checker has to say so.
+#[test]
+fn stale_replica_reads_are_reported_as_not_linearizable() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut config = RunConfig::new(
+        "ci-stale-reads",
+        node_binary(),
+        FaultSet::Partition,
+        Duration::from_secs(12),
+        16,
+    );
+    config.nodes = 3;
+    config.workload.stale_reads = true;
+    let report = run(&config).expect("the harness could not run");
+    println!("{}", report.summary());
+    if let Some(dir) = &report.kept {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    assert!(
+        report
+            .anomalies
+            .iter()
+            .any(|a| a.kind == "not-linearizable"),
+        "stale reads went unnoticed: {}",
+        report.summary()
+    );
 }

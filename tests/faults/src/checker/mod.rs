@@ -6,7 +6,7 @@ pub mod lists;
 pub mod wgl;
 
 use crate::history::{Call, Op, Status};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use wgl::{RegCall, RegOp, Verdict};
 
@@ -26,7 +26,7 @@ impl Anomaly {
 }
 
 /// The cluster's state read through the leader after every fault was healed.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct FinalState {
     pub counter: Option<i64>,
     pub lists: BTreeMap<String, Vec<String>>,
@@ -94,6 +94,11 @@ fn registers(ops: &[Op]) -> BTreeMap<String, Vec<RegOp>> {
         let (key, call) = match &op.call {
             Call::Get { key, value } if known => (key, RegCall::Read(*value)),
             Call::Set { key, value } if known || observed(*value) => (key, RegCall::Write(*value)),
+            Call::Cas {
+                key,
+                expected,
+                value,
+            } if known || observed(*value) => (key, RegCall::Cas(*expected, *value)),
             Call::Incr { key, value } => (key, RegCall::Incr(*value)),
             _ => continue,
         };

@@ -13,6 +13,8 @@ use std::collections::HashSet;
 pub enum RegCall {
     Read(Option<i64>),
     Write(i64),
+    /// Set to the second value if the register holds the first.
+    Cas(Option<i64>, i64),
     /// INCR with its reply, `None` when the reply never came.
     Incr(Option<i64>),
 }
@@ -47,6 +49,7 @@ fn step(value: Option<i64>, call: RegCall) -> Option<Option<i64>> {
     match call {
         RegCall::Read(seen) => (seen == value).then_some(value),
         RegCall::Write(v) => Some(Some(v)),
+        RegCall::Cas(expected, v) => (value == expected).then_some(Some(v)),
         RegCall::Incr(reply) => {
             let next = value.unwrap_or(0).checked_add(1)?;
             match reply {
@@ -252,6 +255,20 @@ mod tests {
         assert!(linearizable(&late));
         let never = [unknown(0, Write(5)), op(100, 101, Read(None))];
         assert!(linearizable(&never));
+    }
+
+    #[test]
+    fn a_compare_and_set_needs_the_value_it_expected() {
+        assert!(linearizable(&[
+            op(0, 1, Write(1)),
+            op(2, 3, Cas(Some(1), 2)),
+            op(4, 5, Read(Some(2))),
+        ]));
+        assert!(!linearizable(&[
+            op(0, 1, Write(1)),
+            op(2, 3, Write(3)),
+            op(4, 5, Cas(Some(1), 2)),
+        ]));
     }
 
     #[test]
