@@ -88,6 +88,11 @@ pub struct NodeArgs {
     /// How long a write or a linearizable read may wait for Raft before answering an error.
     #[arg(long, default_value = "10s")]
     pub raft_timeout: humantime::Duration,
+    /// A follower that hears nothing from the leader for between this and twice this
+    /// (after the old leader's lease of twice this ran out) starts an election. Failover
+    /// after a leader dies takes three to four times this.
+    #[arg(long, default_value = "300ms", value_parser = parse_election_timeout)]
+    pub raft_election_timeout: humantime::Duration,
     /// Take a snapshot (and purge the log behind it) every this many entries.
     #[arg(long, default_value_t = 10000, value_parser = clap::value_parser!(u64).range(1..))]
     pub raft_snap_threshold: u64,
@@ -166,6 +171,16 @@ pub fn config_file_args(
     Ok(args)
 }
 
+/// Election timeouts below 30ms leave no room for the heartbeats (a third of it) that
+/// keep a healthy leader in place.
+fn parse_election_timeout(text: &str) -> Result<humantime::Duration, String> {
+    let timeout: humantime::Duration = text.parse().map_err(|e| format!("{e}"))?;
+    if timeout.as_millis() < 30 {
+        return Err("must be at least 30ms".into());
+    }
+    Ok(timeout)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,5 +217,18 @@ mod tests {
         };
         assert_eq!(node.port, 7000);
         assert!(node.standalone);
+    }
+
+    #[test]
+    fn an_election_timeout_too_short_for_heartbeats_is_refused() {
+        let parse = |timeout: &str| {
+            Cli::try_parse_from(["tinyredis", "node", "--raft-election-timeout", timeout])
+        };
+        let refused = parse("10ms").map(|_| ()).unwrap_err().to_string();
+        assert!(refused.contains("must be at least 30ms"), "{refused}");
+        let Command::Node(node) = parse("1s").unwrap().command else {
+            panic!("node command expected");
+        };
+        assert_eq!(node.raft_election_timeout.as_millis(), 1000);
     }
 }

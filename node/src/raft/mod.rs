@@ -443,11 +443,12 @@ fn advertised_member(args: &NodeArgs, incarnation: String) -> anyhow::Result<Mem
 }
 
 fn raft_config(args: &NodeArgs) -> anyhow::Result<Arc<Config>> {
+    let election_ms = args.raft_election_timeout.as_millis() as u64;
     let config = Config {
         cluster_name: "tinyredis".into(),
-        heartbeat_interval: 100,
-        election_timeout_min: 500,
-        election_timeout_max: 1000,
+        heartbeat_interval: election_ms / 3,
+        election_timeout_min: election_ms,
+        election_timeout_max: election_ms * 2,
         snapshot_policy: SnapshotPolicy::LogsSinceLast(args.raft_snap_threshold),
         // Keep some log behind a snapshot so briefly lagging followers catch up from the
         // log instead of a full snapshot install.
