@@ -224,6 +224,11 @@ fn set_generic(exec: &mut Exec, call: SetCall) -> Result<SetOutcome, CommandErro
     };
     let now = exec.now_ms;
     let db = exec.db();
+    if !(call.nx || call.xx || call.keep_ttl) {
+        // A plain SET replaces whatever is there: no need to look first.
+        store(db, call.key, call.value, call.expire_at);
+        return Ok(SetOutcome { stored: true, old });
+    }
     let current = db.get(call.key, now);
     let found = current.is_some();
     if (call.nx && found) || (call.xx && !found) {

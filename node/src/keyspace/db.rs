@@ -103,9 +103,27 @@ impl Db {
 
     /// A live entry for writing; an expired one is deleted first. Marks the key modified.
     pub fn get_mut(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
-        self.expire_if_due(key, now_ms);
+        let slot = self.live_slot(key, now_ms);
+        self.touch_slot(key, slot)
+    }
+
+    /// The slot of `key`'s entry, found with one lookup; an expired entry is deleted and
+    /// gives `None`.
+    fn live_slot(&mut self, key: &[u8], now_ms: u64) -> Option<usize> {
+        let slot = self.entries.slot_index(key)?;
+        let (_, entry) = self.entries.at_slot(slot)?;
+        if entry.is_expired(now_ms) {
+            self.remove(key);
+            return None;
+        }
+        Some(slot)
+    }
+
+    /// Marks `key` modified (even when it has no entry, as a write to it does) and
+    /// returns its entry in `slot` stamped with the change.
+    fn touch_slot(&mut self, key: &[u8], slot: Option<usize>) -> Option<&mut Entry> {
         let seq = self.touch(key);
-        let entry = self.entries.get_mut(key)?;
+        let entry = self.entries.value_at_mut(slot?)?;
         entry.version = seq;
         Some(entry)
     }
@@ -144,13 +162,21 @@ impl Db {
         key: &[u8],
         now_ms: u64,
     ) -> Result<&mut T, CommandError> {
-        if let Some(entry) = self.get(key, now_ms) {
-            T::of(&entry.value)?;
-        } else {
-            self.expire_if_due(key, now_ms);
-            self.insert(key, Entry::new(T::default().into_value()));
-        }
-        self.write(key, now_ms).map(|v| v.expect("present"))
+        let slot = match self.live_slot(key, now_ms) {
+            Some(slot) => {
+                // The type is checked before the key is marked modified: a refused
+                // write changes nothing a WATCH could see.
+                let (_, entry) = self.entries.at_slot(slot).expect("live slot");
+                T::of(&entry.value)?;
+                Some(slot)
+            }
+            None => {
+                self.insert(key, Entry::new(T::default().into_value()));
+                self.entries.slot_index(key)
+            }
+        };
+        let entry = self.touch_slot(key, slot).expect("present");
+        T::of_mut(&mut entry.value)
     }
 
     /// Inserts or replaces the whole entry (TTL included).

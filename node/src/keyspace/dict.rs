@@ -13,7 +13,7 @@ use rand::Rng;
 use std::borrow::Borrow;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, Hasher};
 
 /// Hash seed shared by all dicts; fixed per process (lookups only, never ordering).
 fn hasher() -> &'static std::collections::hash_map::RandomState {
@@ -22,8 +22,13 @@ fn hasher() -> &'static std::collections::hash_map::RandomState {
     STATE.get_or_init(Default::default)
 }
 
+/// SipHash of the key's bytes, as Redis hashes keys (resisting collision flooding). Fed
+/// to the hasher directly: a lone slice needs no length prefix, which would cost another
+/// round per lookup.
 fn hash(key: &[u8]) -> u64 {
-    hasher().hash_one(key)
+    let mut state = hasher().build_hasher();
+    state.write(key);
+    state.finish()
 }
 
 /// What a dict is keyed by: byte strings, owned as `Bytes` (members of hashes, sets and
@@ -97,6 +102,15 @@ impl<V, K: DictKey> Dict<V, K> {
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut V> {
         let slot = self.slot_of(key)?;
         self.slots[slot as usize].as_mut().map(|(_, v)| v)
+    }
+
+    /// The slot holding `key`: lets a caller look once, then read and write by slot.
+    pub fn slot_index(&self, key: &[u8]) -> Option<usize> {
+        self.slot_of(key).map(|s| s as usize)
+    }
+
+    pub fn value_at_mut(&mut self, slot: usize) -> Option<&mut V> {
+        self.slots.get_mut(slot)?.as_mut().map(|(_, v)| v)
     }
 
     pub fn contains_key(&self, key: &[u8]) -> bool {
