@@ -67,10 +67,7 @@ pub fn parse_request(
 
 /// Parses `$<len>\r\n<data>\r\n`, leaving `buf` untouched when it is incomplete.
 fn parse_bulk(buf: &mut BytesMut) -> Result<Option<Bytes>, ProtocolError> {
-    let Some(newline) = memchr(b'\r', buf) else {
-        if buf.len() > MAX_INLINE_LEN {
-            return Err(ProtocolError("too big bulk count string".into()));
-        }
+    let Some(newline) = line_end(buf, b'\r', "too big bulk count string")? else {
         return Ok(None);
     };
     if buf.len() < newline + 2 {
@@ -105,10 +102,7 @@ fn parse_bulk(buf: &mut BytesMut) -> Result<Option<Bytes>, ProtocolError> {
 
 /// Takes a `*<n>\r\n` line, returning its number (`None` inside when it is not one).
 fn take_count_line(buf: &mut BytesMut) -> Result<Option<Option<i64>>, ProtocolError> {
-    let Some(newline) = memchr(b'\r', buf) else {
-        if buf.len() > MAX_INLINE_LEN {
-            return Err(ProtocolError("too big mbulk count string".into()));
-        }
+    let Some(newline) = line_end(buf, b'\r', "too big mbulk count string")? else {
         return Ok(None);
     };
     if buf.len() < newline + 2 {
@@ -120,10 +114,7 @@ fn take_count_line(buf: &mut BytesMut) -> Result<Option<Option<i64>>, ProtocolEr
 }
 
 fn parse_inline(buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, ProtocolError> {
-    let Some(newline) = memchr(b'\n', buf) else {
-        if buf.len() > MAX_INLINE_LEN {
-            return Err(ProtocolError("too big inline request".into()));
-        }
+    let Some(newline) = line_end(buf, b'\n', "too big inline request")? else {
         return Ok(None);
     };
     let line = buf.split_to(newline + 1);
@@ -134,6 +125,18 @@ fn parse_inline(buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, ProtocolError>
     split_args(line)
         .map(Some)
         .ok_or_else(|| ProtocolError("unbalanced quotes in request".into()))
+}
+
+/// Where the line at the front of `buf` ends (the index of `end`). A line longer than
+/// `MAX_INLINE_LEN` is an error whether or not its end has arrived yet, so how the bytes
+/// were split into reads never changes the outcome, and a long buffer is not rescanned.
+fn line_end(buf: &[u8], end: u8, too_big: &str) -> Result<Option<usize>, ProtocolError> {
+    let window = &buf[..buf.len().min(MAX_INLINE_LEN + 1)];
+    match memchr(end, window) {
+        Some(at) => Ok(Some(at)),
+        None if window.len() > MAX_INLINE_LEN => Err(ProtocolError(too_big.into())),
+        None => Ok(None),
+    }
 }
 
 /// Redis's `string2ll`: an optional minus sign and digits, no spaces, no leading zeros.
