@@ -1,8 +1,9 @@
 //! The `tinyredis` processes under test: Raft nodes (each in its own network namespace,
-//! or all on loopback when namespaces cannot be made) and a proxy, started, killed,
-//! paused, restarted, wiped and re-joined by the nemesis.
+//! or all on loopback behind Raft relays when namespaces cannot be made) and a proxy,
+//! started, killed, paused, restarted, wiped and re-joined by the nemesis.
 
 use crate::net::Netns;
+use crate::relay::Relays;
 use crate::resp::{Client, Value};
 use anyhow::{bail, Context};
 use serde_json::Value as Json;
@@ -15,6 +16,8 @@ pub struct Node {
     pub name: String,
     pub resp: String,
     pub raft: String,
+    /// Where peers reach the Raft port when it is not `raft` (a relay).
+    raft_advertise: Option<String>,
     pub http: String,
     namespace: Option<String>,
     dir: PathBuf,
@@ -48,9 +51,45 @@ impl Drop for Node {
     }
 }
 
+/// How nodes are connected, and so how partitions are made.
+pub enum Network {
+    Namespaces(Netns),
+    Relays(Relays),
+}
+
+impl Network {
+    /// Makes node `i` drop the traffic of the nodes in `from`.
+    fn cut(&self, i: usize, from: &[usize]) -> anyhow::Result<()> {
+        match self {
+            Network::Namespaces(net) => net.cut(i, from),
+            Network::Relays(relays) => {
+                relays.cut(i, from);
+                Ok(())
+            }
+        }
+    }
+
+    fn heal(&self) -> anyhow::Result<()> {
+        match self {
+            Network::Namespaces(net) => net.heal(),
+            Network::Relays(relays) => {
+                relays.heal();
+                Ok(())
+            }
+        }
+    }
+
+    pub fn describe(&self) -> &'static str {
+        match self {
+            Network::Namespaces(_) => "namespaces",
+            Network::Relays(_) => "loopback+relays",
+        }
+    }
+}
+
 pub struct Cluster {
     pub nodes: Vec<Node>,
-    pub net: Option<Netns>,
+    pub net: Network,
     bin: PathBuf,
     node_flags: Vec<String>,
     proxy: Option<(Child, String)>,
@@ -118,46 +157,59 @@ pub fn eventually<T>(
 }
 
 impl Cluster {
-    /// Lays out `capacity` nodes (namespaces when `net` is given) without starting them.
+    /// Lays out `capacity` nodes without starting them: in namespaces when `net` is
+    /// given, else on loopback with every Raft connection going through a relay.
     pub fn new(
         bin: &Path,
         dir: &Path,
         capacity: usize,
         net: Option<Netns>,
         node_flags: Vec<String>,
-    ) -> Cluster {
-        let nodes = (0..capacity)
-            .map(|i| {
-                let name = format!("n{}", i + 1);
-                let (host, ports) = match &net {
-                    Some(net) => (net.node_ip(i), [6379, 7000, 17000]),
-                    None => (
-                        "127.0.0.1".to_string(),
-                        [free_port(), free_port(), free_port()],
-                    ),
-                };
-                Node {
-                    resp: format!("{host}:{}", ports[0]),
-                    raft: format!("{host}:{}", ports[1]),
-                    http: format!("{host}:{}", ports[2]),
-                    namespace: net.as_ref().map(|n| n.namespace(i)),
-                    dir: dir.join("data").join(&name),
-                    logs: dir.join("logs").join(&name),
-                    name,
-                    child: None,
-                    paused: false,
-                    member: false,
+    ) -> anyhow::Result<Cluster> {
+        let names: Vec<String> = (1..=capacity).map(|i| format!("n{i}")).collect();
+        let network = match net {
+            Some(net) => Network::Namespaces(net),
+            None => Network::Relays(Relays::new(&names)),
+        };
+        let mut nodes = Vec::new();
+        for (i, name) in names.into_iter().enumerate() {
+            let (host, ports, advertise) = match &network {
+                Network::Namespaces(net) => (net.node_ip(i), [6379, 7000, 17000], None),
+                Network::Relays(relays) => {
+                    let raft_port = free_port();
+                    let relay = std::net::TcpListener::bind(("127.0.0.1", free_port()))?;
+                    let advertise = relay.local_addr()?.to_string();
+                    relays.serve(i, relay, format!("127.0.0.1:{raft_port}"));
+                    let ports = [free_port(), raft_port, free_port()];
+                    ("127.0.0.1".to_string(), ports, Some(advertise))
                 }
-            })
-            .collect();
-        Cluster {
+            };
+            let namespace = match &network {
+                Network::Namespaces(net) => Some(net.namespace(i)),
+                Network::Relays(_) => None,
+            };
+            nodes.push(Node {
+                resp: format!("{host}:{}", ports[0]),
+                raft: format!("{host}:{}", ports[1]),
+                raft_advertise: advertise,
+                http: format!("{host}:{}", ports[2]),
+                namespace,
+                dir: dir.join("data").join(&name),
+                logs: dir.join("logs").join(&name),
+                name,
+                child: None,
+                paused: false,
+                member: false,
+            });
+        }
+        Ok(Cluster {
             nodes,
-            net,
+            net: network,
             bin: bin.to_path_buf(),
             node_flags,
             proxy: None,
             dir: dir.to_path_buf(),
-        }
+        })
     }
 
     /// Starts the first `n` nodes as one cluster: node 1 bootstraps, the others join.
@@ -206,6 +258,9 @@ impl Cluster {
         .args(&self.node_flags)
         .stdout(Stdio::null())
         .stderr(stderr);
+        if let Some(advertise) = &node.raft_advertise {
+            cmd.args(["--raft-advertise", advertise]);
+        }
         if bootstrap {
             cmd.arg("--raft-bootstrap");
         }
@@ -326,7 +381,6 @@ impl Cluster {
 
     /// Makes every node hear only the nodes of its own group.
     pub fn partition(&self, groups: &[Vec<usize>]) -> anyhow::Result<()> {
-        let net = self.net.as_ref().context("partitions need namespaces")?;
         for group in groups {
             let others: Vec<usize> = groups
                 .iter()
@@ -335,7 +389,7 @@ impl Cluster {
                 .copied()
                 .collect();
             for &i in group {
-                net.cut(i, &others)?;
+                self.net.cut(i, &others)?;
             }
         }
         Ok(())
@@ -343,16 +397,13 @@ impl Cluster {
 
     /// Cuts node `i` off from the nodes in `from` (one direction: `i` stops hearing them).
     pub fn cut(&self, i: usize, from: &[usize]) -> anyhow::Result<()> {
-        let net = self.net.as_ref().context("partitions need namespaces")?;
-        net.cut(i, from)
+        self.net.cut(i, from)
     }
 
     /// Undoes every fault: partitions healed, paused nodes resumed, stopped members
     /// restarted.
     pub fn heal(&mut self) -> anyhow::Result<()> {
-        if let Some(net) = &self.net {
-            net.heal()?;
-        }
+        self.net.heal()?;
         for i in 0..self.nodes.len() {
             if self.nodes[i].paused {
                 self.resume(i);
@@ -424,5 +475,8 @@ impl Drop for Cluster {
         }
         // Nodes first: their namespaces go when `net` drops.
         self.nodes.clear();
+        if let Network::Relays(relays) = &self.net {
+            relays.close();
+        }
     }
 }

@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod history;
 pub mod nemesis;
 pub mod net;
+pub mod relay;
 pub mod resp;
 pub mod workload;
 
@@ -37,6 +38,8 @@ pub struct RunConfig {
     pub hold: Duration,
     /// `--raft-snap-threshold`; tiny under snapshot pressure.
     pub snap_threshold: u64,
+    /// Loopback with Raft relays even where namespaces could be made.
+    pub loopback: bool,
     /// More `tinyredis node` flags (e.g. `--forward-to-leader`).
     pub node_flags: Vec<String>,
     pub workload: Workload,
@@ -63,6 +66,7 @@ impl RunConfig {
                 FaultSet::All => 64,
                 _ => 10_000,
             },
+            loopback: false,
             node_flags: Vec::new(),
             workload: Workload {
                 registers: 4,
@@ -80,7 +84,7 @@ impl RunConfig {
 pub struct Report {
     pub name: String,
     pub seed: u64,
-    /// `namespaces` or `loopback` (no partitions).
+    /// `namespaces` or `loopback+relays`.
     pub network: String,
     pub ops: usize,
     pub ok: usize,
@@ -150,7 +154,7 @@ pub fn run(config: &RunConfig) -> anyhow::Result<Report> {
     } else {
         config.nodes
     };
-    let (net, network) = network(config, capacity);
+    let net = namespaces(config, capacity);
     let mut flags = vec![
         "--raft-snap-threshold".to_string(),
         config.snap_threshold.to_string(),
@@ -158,7 +162,8 @@ pub fn run(config: &RunConfig) -> anyhow::Result<Report> {
         "2s".to_string(),
     ];
     flags.extend(config.node_flags.iter().cloned());
-    let mut cluster = Cluster::new(&config.bin, &dir, capacity, net, flags);
+    let mut cluster = Cluster::new(&config.bin, &dir, capacity, net, flags)?;
+    let network = cluster.net.describe().to_string();
     cluster
         .start(config.nodes)
         .context("starting the cluster")?;
@@ -214,22 +219,26 @@ pub fn run(config: &RunConfig) -> anyhow::Result<Report> {
     Ok(report)
 }
 
-/// Namespaces when they can be made; otherwise loopback, said out loud, since then the
-/// partition faults cannot run.
-fn network(config: &RunConfig, capacity: usize) -> (Option<net::Netns>, String) {
+/// Namespaces when they can be made (and `loopback` is not asked for); otherwise
+/// loopback with Raft relays, said out loud.
+fn namespaces(config: &RunConfig, capacity: usize) -> Option<net::Netns> {
+    if config.loopback {
+        eprintln!(
+            "[{}] loopback asked for: Raft traffic goes through relays",
+            config.name
+        );
+        return None;
+    }
     match net::Netns::create(capacity) {
-        Ok(net) => (Some(net), "namespaces".into()),
-        Err(e) if !config.faults.needs_partitions() => {
+        Ok(net) => Some(net),
+        Err(e) => {
             eprintln!(
-                "[{}] no network namespaces ({e:#}): nodes run on loopback",
+                "[{}] NO NETWORK NAMESPACES ({e:#}): nodes run on loopback and partitions \
+                 are made by fault-injecting TCP relays in front of every Raft port",
                 config.name
             );
-            (None, "loopback".into())
+            None
         }
-        Err(e) => panic!(
-            "[{}] partitions need network namespaces (root, iproute2, nftables): {e:#}",
-            config.name
-        ),
     }
 }
 

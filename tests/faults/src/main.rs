@@ -30,6 +30,9 @@ struct Soak {
     /// Start the nodes with --forward-to-leader (followers relay to the leader).
     #[arg(long)]
     forward_to_leader: bool,
+    /// Run on loopback with Raft relays even where namespaces can be made.
+    #[arg(long)]
+    loopback: bool,
     /// Clients talking to the nodes directly.
     #[arg(long, default_value_t = 4)]
     direct_clients: usize,
@@ -112,6 +115,7 @@ fn run_soak(soak: Soak) -> anyhow::Result<()> {
         fault,
         nodes,
         forward_to_leader,
+        loopback,
         direct_clients,
         proxy_clients,
         quiet,
@@ -128,6 +132,7 @@ fn run_soak(soak: Soak) -> anyhow::Result<()> {
     if let Some(n) = nodes {
         config.nodes = n;
     }
+    config.loopback = loopback;
     config.direct_clients = direct_clients;
     config.proxy_clients = proxy_clients;
     config.quiet = quiet;

@@ -60,19 +60,6 @@ impl FaultSet {
             ],
         }
     }
-
-    pub fn needs_partitions(self) -> bool {
-        self.faults().iter().any(|f| f.is_partition())
-    }
-}
-
-impl Fault {
-    pub fn is_partition(self) -> bool {
-        matches!(
-            self,
-            Fault::PartitionHalves | Fault::PartitionLeader | Fault::PartitionRing
-        )
-    }
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -24,7 +24,7 @@ pub struct Workload {
     pub lists: usize,
     pub list_lifetime: Duration,
     pub op_timeout: Duration,
-    /// Direct clients stay on their node and read its replica state (READONLY): not
+    /// Direct clients stay on their node and only read its replica state (READONLY): not
     /// linearizable, so the checker must object. Only for testing the harness itself.
     pub stale_reads: bool,
 }
@@ -83,6 +83,10 @@ pub fn run(process: Process, workload: &Workload, clock: Clock) -> Vec<Op> {
         }
         let call = session.next_call();
         ops.push(session.invoke(call));
+        if session.stays_on_replica() {
+            // Replica reads skip Raft: unthrottled they would flood the history.
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
     ops
 }
@@ -131,7 +135,13 @@ impl Session<'_> {
             self.rng.gen_range(0..self.workload.registers)
         );
         self.seq += 1;
-        match self.rng.gen_range(0..100) {
+        // A replica refuses writes: its clients only read, the proxy's clients write.
+        let pick = if self.stays_on_replica() {
+            0
+        } else {
+            self.rng.gen_range(0..100)
+        };
+        match pick {
             0..=34 => Call::Get {
                 key: register,
                 value: None,
@@ -174,6 +184,7 @@ impl Session<'_> {
     }
 
     fn invoke(&mut self, mut call: Call) -> Op {
+        let via = self.addr.clone();
         let invoke = self.clock.now();
         let conn = self.conn.as_mut().expect("connected");
         let outcome = execute(conn, &mut call);
@@ -198,7 +209,7 @@ impl Session<'_> {
         };
         Op {
             process: self.process,
-            via: self.addr.clone(),
+            via,
             invoke,
             complete: (status != Status::Unknown).then_some(complete),
             status,

@@ -98,6 +98,16 @@ fn every_fault_kind_in_turn_with_frequent_snapshots() {
 }
 
 #[test]
+fn partitions_through_tcp_relays_as_without_namespaces() {
+    check("ci-relays", FaultSet::Partition, 15, 18, |c| {
+        c.loopback = true;
+        c.nodes = 3;
+        c.quiet = Duration::from_secs(1);
+        c.hold = Duration::from_secs(2);
+    });
+}
+
+#[test]
 fn snapshot_pressure_with_restarts_and_rejoins() {
     check("ci-snapshot", FaultSet::Snapshot, 20, 15, |_| {});
 }

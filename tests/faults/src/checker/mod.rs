@@ -40,14 +40,16 @@ pub struct Findings {
     pub inconclusive: usize,
 }
 
-/// States one register's search may visit before it is called inconclusive.
-const SEARCH_BUDGET: usize = 2_000_000;
+/// Memo words (64 ops each per visited state) one register's search may hold before it
+/// is called inconclusive: about 100 MB.
+const SEARCH_WORDS: usize = 12_000_000;
 
 pub fn check(ops: &[Op], end: &FinalState) -> Findings {
     let mut findings = Findings::default();
     for (key, reg_ops) in registers(ops) {
         findings.registers_checked += 1;
-        match wgl::check(&reg_ops, SEARCH_BUDGET) {
+        let budget = SEARCH_WORDS / reg_ops.len().div_ceil(64).max(1);
+        match wgl::check(&reg_ops, budget) {
             Verdict::Linearizable => {}
             Verdict::Inconclusive { states } => {
                 findings.inconclusive += 1;
@@ -81,6 +83,7 @@ fn registers(ops: &[Op]) -> BTreeMap<String, Vec<RegOp>> {
         .filter(|op| op.status == Status::Ok)
         .filter_map(|op| match op.call {
             Call::Get { value, .. } | Call::Incr { value, .. } => value,
+            Call::Cas { expected, .. } => expected,
             _ => None,
         })
         .collect();
@@ -109,4 +112,91 @@ fn registers(ops: &[Op]) -> BTreeMap<String, Vec<RegOp>> {
         });
     }
     by_key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(invoke: u64, complete: Option<u64>, status: Status, call: Call) -> Op {
+        Op {
+            process: 0,
+            via: String::new(),
+            invoke,
+            complete,
+            status,
+            call,
+            error: None,
+        }
+    }
+
+    fn kinds(ops: &[Op]) -> Vec<&'static str> {
+        check(ops, &FinalState::default())
+            .anomalies
+            .iter()
+            .map(|a| a.kind)
+            .collect()
+    }
+
+    #[test]
+    fn an_unknown_write_seen_only_by_a_compare_and_set_is_kept() {
+        let key = || "r".to_string();
+        let ops = [
+            op(
+                0,
+                None,
+                Status::Unknown,
+                Call::Set {
+                    key: key(),
+                    value: 7,
+                },
+            ),
+            op(
+                1,
+                Some(2),
+                Status::Ok,
+                Call::Cas {
+                    key: key(),
+                    expected: Some(7),
+                    value: 9,
+                },
+            ),
+            op(
+                3,
+                Some(4),
+                Status::Ok,
+                Call::Get {
+                    key: key(),
+                    value: Some(9),
+                },
+            ),
+        ];
+        assert!(kinds(&ops).is_empty(), "{:?}", kinds(&ops));
+    }
+
+    #[test]
+    fn a_failed_write_that_shows_up_is_an_anomaly() {
+        let key = || "r".to_string();
+        let ops = [
+            op(
+                0,
+                Some(1),
+                Status::Fail,
+                Call::Set {
+                    key: key(),
+                    value: 7,
+                },
+            ),
+            op(
+                2,
+                Some(3),
+                Status::Ok,
+                Call::Get {
+                    key: key(),
+                    value: Some(7),
+                },
+            ),
+        ];
+        assert_eq!(kinds(&ops), ["not-linearizable"]);
+    }
 }

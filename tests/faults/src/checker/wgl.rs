@@ -87,44 +87,85 @@ impl Search<'_> {
             .map_or((u64::MAX, None), |(c, op)| (c, Some(op)))
     }
 
-    /// `Some(found)`, or `None` when the state budget ran out.
-    fn dfs(&mut self, value: Option<i64>, depth: usize) -> Option<bool> {
-        if self.ok_left == 0 {
-            return Some(true);
-        }
-        if !self.seen.insert((self.done.clone(), value)) {
-            return Some(false);
-        }
-        if self.seen.len() > self.budget {
-            return None;
-        }
-        let (horizon, blocking) = self.horizon();
-        if depth >= self.deepest.0 {
-            self.deepest = (depth, value, blocking);
-        }
-        for i in 0..self.ops.len() {
-            let op = self.ops[i];
-            if op.invoke > horizon {
-                break;
-            }
+    /// Marks op `i` linearized (or, again, not).
+    fn toggle(&mut self, i: usize) {
+        self.flip(i);
+        if self.ops[i].complete.is_some() {
             if self.is_done(i) {
-                continue;
-            }
-            let Some(next) = step(value, op.call) else {
-                continue;
-            };
-            let counted = usize::from(op.complete.is_some());
-            self.flip(i);
-            self.ok_left -= counted;
-            let found = self.dfs(next, depth + 1);
-            self.flip(i);
-            self.ok_left += counted;
-            if found != Some(false) {
-                return found;
+                self.ok_left -= 1;
+            } else {
+                self.ok_left += 1;
             }
         }
-        Some(false)
     }
+
+    /// The next op at or after `from` that can be linearized from `frame`, and the value
+    /// after it.
+    fn next_move(&self, frame: &Frame, from: usize) -> Option<(usize, Option<i64>)> {
+        (from..self.ops.len())
+            .take_while(|&i| self.ops[i].invoke <= frame.horizon)
+            .filter(|&i| !self.is_done(i))
+            .find_map(|i| step(frame.value, self.ops[i].call).map(|next| (i, next)))
+    }
+
+    /// Depth-first search with an explicit stack (histories run to thousands of ops):
+    /// `Some(found)`, or `None` when the state budget ran out.
+    fn run(&mut self) -> Option<bool> {
+        let mut stack: Vec<Frame> = Vec::new();
+        let mut value = None;
+        loop {
+            if self.ok_left == 0 {
+                return Some(true);
+            }
+            let fresh = self.seen.insert((self.done.clone(), value));
+            if self.seen.len() > self.budget {
+                return None;
+            }
+            let (horizon, blocking) = self.horizon();
+            if fresh && stack.len() >= self.deepest.0 {
+                self.deepest = (stack.len(), value, blocking);
+            }
+            stack.push(Frame {
+                value,
+                horizon,
+                // A state seen before has no new moves: start past the end.
+                next: if fresh { 0 } else { self.ops.len() },
+                taken: None,
+            });
+            loop {
+                let frame = stack.last_mut().expect("a frame");
+                if let Some(i) = frame.taken.take() {
+                    self.toggle(i);
+                }
+                let frame = stack.last().expect("a frame");
+                match self.next_move(frame, frame.next) {
+                    Some((i, next)) => {
+                        let frame = stack.last_mut().expect("a frame");
+                        frame.taken = Some(i);
+                        frame.next = i + 1;
+                        self.toggle(i);
+                        value = next;
+                        break;
+                    }
+                    None => {
+                        stack.pop();
+                        if stack.is_empty() {
+                            return Some(false);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One state on the search path: the register's value there, which ops may go next
+/// (invoked by `horizon`), where to look for the next one, and the one tried now.
+struct Frame {
+    value: Option<i64>,
+    horizon: u64,
+    next: usize,
+    taken: Option<usize>,
 }
 
 /// Checks `ops` (ok and unknown ones; failed ones must be left out) of one register that
@@ -140,7 +181,7 @@ pub fn check(ops: &[RegOp], budget: usize) -> Verdict {
         budget,
         deepest: (0, None, None),
     };
-    match search.dfs(None, 0) {
+    match search.run() {
         Some(true) => Verdict::Linearizable,
         Some(false) => {
             let (stuck_at, value, blocking) = search.deepest;
