@@ -15,6 +15,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 pub async fn run(args: NodeArgs) -> anyhow::Result<()> {
+    crate::server::raise_open_files_limit(args.maxclients);
     let addr = format!("{}:{}", args.host, args.port);
     let listener = TcpListener::bind(&addr)
         .await

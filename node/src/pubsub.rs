@@ -1,32 +1,31 @@
 //! Pub/Sub: channel and pattern subscriptions of every client, and message fan-out.
 //!
-//! Each subscriber has a bounded queue; a subscriber that falls too far behind is flagged
-//! and disconnected by its session, like Redis's `client-output-buffer-limit pubsub`.
+//! What is queued for a subscriber counts against its output buffer limit (Redis's
+//! `client-output-buffer-limit pubsub`, see `session::output`): one that falls too far
+//! behind is flagged, gets no more messages, and is disconnected by its session.
 
 use crate::commands::glob_match;
 use crate::protocol::Reply;
+use crate::session::output::{push_cost, OutputLimit, Pending};
 use bytes::Bytes;
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tokio::sync::mpsc;
-
-/// Messages queued for a subscriber before it is considered too slow.
-pub const SUBSCRIBER_QUEUE: usize = 8192;
 
 /// How the hub reaches one client.
 #[derive(Clone)]
 pub struct Subscriber {
-    pub tx: mpsc::Sender<Reply>,
-    /// Set when a message could not be queued: the session must disconnect.
-    pub overflowed: Arc<AtomicBool>,
+    /// Unbounded: what bounds it is the byte count in `pending`.
+    pub tx: mpsc::UnboundedSender<Reply>,
+    pub pending: Arc<Pending>,
 }
 
 impl Subscriber {
-    fn deliver(&self, message: Reply) {
-        if self.tx.try_send(message).is_err() {
-            self.overflowed.store(true, Ordering::Relaxed);
+    fn deliver(&self, message: Reply, limit: OutputLimit) {
+        if self.pending.admit(push_cost(&message), limit) {
+            // A closed channel is a session on its way out: nothing to deliver to.
+            let _ = self.tx.send(message);
         }
     }
 }
@@ -74,17 +73,21 @@ impl PubSub {
         removed
     }
 
-    /// Delivers `message`; returns how many clients received it (PUBLISH's reply).
-    pub fn publish(&self, channel: &Bytes, message: &Bytes) -> usize {
+    /// Delivers `message` to subscribers within `limit` (the pubsub class's output buffer
+    /// limit); returns how many clients it was for (PUBLISH's reply).
+    pub fn publish(&self, channel: &Bytes, message: &Bytes, limit: OutputLimit) -> usize {
         let inner = self.inner.lock();
         let mut receivers = 0;
         if let Some(subs) = inner.channels.get(channel) {
             for sub in subs.values() {
-                sub.deliver(Reply::Push(vec![
-                    Reply::bulk("message"),
-                    Reply::Bulk(channel.clone()),
-                    Reply::Bulk(message.clone()),
-                ]));
+                sub.deliver(
+                    Reply::Push(vec![
+                        Reply::bulk("message"),
+                        Reply::Bulk(channel.clone()),
+                        Reply::Bulk(message.clone()),
+                    ]),
+                    limit,
+                );
                 receivers += 1;
             }
         }
@@ -93,12 +96,15 @@ impl PubSub {
                 continue;
             }
             for sub in subs.values() {
-                sub.deliver(Reply::Push(vec![
-                    Reply::bulk("pmessage"),
-                    Reply::Bulk(pattern.clone()),
-                    Reply::Bulk(channel.clone()),
-                    Reply::Bulk(message.clone()),
-                ]));
+                sub.deliver(
+                    Reply::Push(vec![
+                        Reply::bulk("pmessage"),
+                        Reply::Bulk(pattern.clone()),
+                        Reply::Bulk(channel.clone()),
+                        Reply::Bulk(message.clone()),
+                    ]),
+                    limit,
+                );
                 receivers += 1;
             }
         }

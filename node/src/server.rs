@@ -3,6 +3,7 @@
 use crate::config::NodeArgs;
 use crate::engine::Engine;
 use crate::pubsub::PubSub;
+use crate::session::output::OutputLimits;
 use crate::session::Session;
 use parking_lot::{Mutex, RwLock};
 use std::collections::BTreeMap;
@@ -21,6 +22,7 @@ pub struct RuntimeConfig {
     pub maxclients: usize,
     pub bind: String,
     pub port: u16,
+    pub output_limits: OutputLimits,
 }
 
 /// Server-wide counters for INFO and metrics.
@@ -31,6 +33,8 @@ pub struct ServerStats {
     pub commands_processed: AtomicU64,
     pub net_input_bytes: AtomicU64,
     pub net_output_bytes: AtomicU64,
+    /// Clients disconnected for passing their output buffer limit.
+    pub output_buffer_limit_disconnections: AtomicU64,
 }
 
 /// What CLIENT LIST shows of a connection, updated by its session.
@@ -77,6 +81,7 @@ impl Shared {
                 maxclients: args.maxclients,
                 bind: args.host.clone(),
                 port: args.port,
+                output_limits: OutputLimits::default(),
             }),
             stats: ServerStats::default(),
             clients: Mutex::new(BTreeMap::new()),
@@ -116,6 +121,52 @@ impl Shared {
 
     pub fn connected_clients(&self) -> usize {
         self.clients.lock().len()
+    }
+}
+
+/// Descriptors kept for everything but clients (listeners, Raft, sled, logs), as Redis's
+/// `CONFIG_MIN_RESERVED_FDS`.
+const RESERVED_FDS: u64 = 32;
+
+/// Raises the soft open-files limit so `maxclients` connections fit, as Redis does at
+/// start; the distribution default of 1024 would refuse clients long before maxclients.
+/// Logs what it got; never fails, since a lower limit only means fewer clients.
+pub fn raise_open_files_limit(maxclients: usize) {
+    let wanted = maxclients as u64 + RESERVED_FDS;
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        warn!("cannot read the open files limit");
+        return;
+    }
+    if limit.rlim_cur >= wanted {
+        return;
+    }
+    let raised = libc::rlimit {
+        rlim_cur: wanted.min(limit.rlim_max),
+        rlim_max: limit.rlim_max,
+    };
+    // SAFETY: as above.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } != 0 {
+        warn!(
+            current = limit.rlim_cur,
+            wanted, "cannot raise the open files limit"
+        );
+    } else if raised.rlim_cur < wanted {
+        warn!(
+            limit = raised.rlim_cur,
+            wanted,
+            "open files limit raised only to the hard limit: fewer than maxclients clients fit"
+        );
+    } else {
+        info!(
+            from = limit.rlim_cur,
+            to = raised.rlim_cur,
+            "raised the open files limit for maxclients"
+        );
     }
 }
 

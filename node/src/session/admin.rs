@@ -153,6 +153,7 @@ fn config_values(session: &Session) -> Vec<(&'static str, String)> {
             "proto-max-bulk-len",
             crate::protocol::MAX_BULK_LEN.to_string(),
         ),
+        ("client-output-buffer-limit", config.output_limits.render()),
     ]
 }
 
@@ -184,6 +185,9 @@ fn config_set(session: &Session, args: &[Bytes]) -> Result<Reply, CommandError> 
                     CommandError::err("CONFIG SET failed (possibly related to argument 'maxclients') - argument couldn't be parsed into an integer")
                 })?
             }
+            "client-output-buffer-limit" => config.output_limits.set(&value).map_err(|e| {
+                CommandError::err(format!("CONFIG SET failed (possibly related to argument 'client-output-buffer-limit') - {e}"))
+            })?,
             _ => {
                 return Err(CommandError::err(format!(
                     "Unknown option or number of arguments for CONFIG SET - '{name}'"
@@ -245,7 +249,7 @@ fn info(session: &Session, sections: &[Bytes]) -> Reply {
         let s = &shared.stats;
         let _ = write!(
             out,
-            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\n\r\n",
+            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\nclient_output_buffer_limit_disconnections:{}\r\n\r\n",
             s.connections_received.load(Ordering::Relaxed),
             s.commands_processed.load(Ordering::Relaxed),
             s.net_input_bytes.load(Ordering::Relaxed),
@@ -256,6 +260,7 @@ fn info(session: &Session, sections: &[Bytes]) -> Reply {
             stats.keyspace_misses,
             shared.pubsub.channels(None).len(),
             shared.pubsub.numpat(),
+            s.output_buffer_limit_disconnections.load(Ordering::Relaxed),
         );
     }
     if wanted("replication") {

@@ -5,6 +5,7 @@
 
 mod admin;
 mod blocking;
+pub(crate) mod output;
 mod pubsub;
 mod transaction;
 
@@ -13,11 +14,11 @@ use crate::commands::{
 };
 use crate::protocol::request::RequestParser;
 use crate::protocol::{parse_request, Reply};
-use crate::pubsub::{Subscriber, SUBSCRIBER_QUEUE};
+use crate::pubsub::Subscriber;
 use crate::server::{ClientHandle, Shared};
 use bytes::{Bytes, BytesMut};
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -48,7 +49,7 @@ pub struct Session {
     channels: BTreeSet<Bytes>,
     patterns: BTreeSet<Bytes>,
     subscriber: Subscriber,
-    pushes: mpsc::Receiver<Reply>,
+    pushes: mpsc::UnboundedReceiver<Reply>,
     closing: bool,
     /// READONLY was sent: reads on a replica are served locally, possibly stale.
     stale_reads: bool,
@@ -64,7 +65,7 @@ pub async fn refuse(mut socket: TcpStream, error: &'static str) {
 impl Session {
     pub fn new(socket: TcpStream, shared: Arc<Shared>, handle: Arc<ClientHandle>) -> Self {
         let id = handle.meta.lock().id;
-        let (tx, pushes) = mpsc::channel(SUBSCRIBER_QUEUE);
+        let (tx, pushes) = mpsc::unbounded_channel();
         let authenticated = shared.config.read().requirepass.is_none();
         Session {
             socket,
@@ -82,7 +83,7 @@ impl Session {
             patterns: BTreeSet::new(),
             subscriber: Subscriber {
                 tx,
-                overflowed: Arc::new(AtomicBool::new(false)),
+                pending: Arc::default(),
             },
             pushes,
             closing: false,
@@ -111,7 +112,7 @@ impl Session {
                     self.shared.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
                     self.rbuf.reserve(READ_CHUNK);
                 }
-                Some(push) = self.pushes.recv() => self.write_push(push)?,
+                Some(push) = self.pushes.recv() => self.write_push(push),
                 _ = handle.kill.notified() => return Ok(()),
             }
         }
@@ -238,31 +239,34 @@ impl Session {
         reply.encode(self.resp3, &mut self.wbuf);
     }
 
-    fn write_push(&mut self, push: Reply) -> anyhow::Result<()> {
-        if self.subscriber.overflowed.load(Ordering::Relaxed) {
-            anyhow::bail!("pub/sub output buffer limit reached");
-        }
-        self.reply(push);
-        while let Ok(more) = self.pushes.try_recv() {
-            self.reply(more);
+    /// Moves queued pub/sub messages into the write buffer; a client over its output
+    /// buffer limit is disconnected by the flush that follows.
+    fn write_push(&mut self, push: Reply) {
+        let mut next = Some(push);
+        while let Some(push) = next {
+            self.subscriber.pending.taken(output::push_cost(&push));
+            self.reply(push);
             if self.wbuf.len() >= FLUSH_AT {
                 break;
             }
+            next = self.pushes.try_recv().ok();
         }
-        Ok(())
     }
 
     async fn flush(&mut self) -> anyhow::Result<()> {
-        if self.wbuf.is_empty() {
+        if self.wbuf.is_empty() && !self.subscriber.pending.is_overrun() {
             return Ok(());
         }
-        let n = self.wbuf.len();
-        self.socket.write_all(&self.wbuf).await?;
+        let subscribed = !self.channels.is_empty() || !self.patterns.is_empty();
+        let limit = self.shared.config.read().output_limits.for_client(subscribed);
+        let (shared, handle) = (&self.shared, &self.handle);
+        let pending = &self.subscriber.pending;
+        let n = output::write_all(&mut self.socket, &mut self.wbuf, pending, limit, handle, shared)
+            .await?;
         self.shared
             .stats
             .net_output_bytes
             .fetch_add(n as u64, Ordering::Relaxed);
-        self.wbuf.clear();
         Ok(())
     }
 

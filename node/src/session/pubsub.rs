@@ -24,7 +24,10 @@ impl Session {
             PSubscribe => self.subscribe_each(&args[1..], true),
             Unsubscribe => self.unsubscribe_each(&args[1..], false),
             PUnsubscribe => self.unsubscribe_each(&args[1..], true),
-            Publish => Reply::Int(self.shared.pubsub.publish(&args[1], &args[2]) as i64),
+            Publish => {
+                let limit = self.shared.config.read().output_limits.pubsub;
+                Reply::Int(self.shared.pubsub.publish(&args[1], &args[2], limit) as i64)
+            }
             PubsubChannels => {
                 Reply::bulks(self.shared.pubsub.channels(args.get(2).map(|p| &p[..])))
             }
