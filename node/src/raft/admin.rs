@@ -5,7 +5,7 @@
 use super::types::{node_id, Member, NodeId};
 use super::RaftNode;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -35,7 +35,55 @@ pub fn router(node: Node) -> Router {
         .route("/leadership/transfer", post(transfer_leadership))
         .route("/leadership/campaign", post(campaign))
         .layer(middleware::from_fn_with_state(node.clone(), require_secret))
+        .layer(middleware::from_fn(refuse_oversized))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn(json_errors))
         .with_state(node)
+}
+
+/// Admin requests are a few hundred bytes of JSON.
+const BODY_LIMIT: usize = 64 * 1024;
+
+/// Refuses a body declared bigger than the limit before reading any of it.
+async fn refuse_oversized(request: axum::extract::Request, next: Next) -> Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > BODY_LIMIT as u64) {
+        return error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body over {BODY_LIMIT} bytes"),
+        );
+    }
+    next.run(request).await
+}
+
+/// Largest plain-text refusal `json_errors` rewraps; axum's are one line.
+const REFUSAL_TEXT_MAX: usize = 64 * 1024;
+
+/// axum's extractors refuse in plain text (a path that is not UTF-8: 400, a body over the
+/// limit: 413); give every client error the API's JSON shape, so callers parse one form.
+async fn json_errors(request: axum::extract::Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|t| t.as_bytes().starts_with(b"application/json"));
+    if !status.is_client_error() || is_json {
+        return response;
+    }
+    let text = axum::body::to_bytes(response.into_body(), REFUSAL_TEXT_MAX)
+        .await
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&text);
+    let text = if text.trim().is_empty() {
+        status.canonical_reason().unwrap_or("refused").into()
+    } else {
+        text
+    };
+    error(status, text)
 }
 
 fn error(status: StatusCode, text: impl std::fmt::Display) -> Response {
