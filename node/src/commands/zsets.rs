@@ -73,12 +73,32 @@ pub static COMMANDS: &[CommandSpec] = &[
 /// Redis's `getDoubleFromObject` (strtod): a whole-argument float where overflow and
 /// underflow (ERANGE) are errors, unlike Rust's parse which rounds to inf or 0.
 fn parse_score(arg: &[u8]) -> Option<f64> {
+    parse_plain_score(arg).or_else(|| parse_any_score(arg))
+}
+
+/// `parse_score` for any spelling: inf, exponents, any case.
+fn parse_any_score(arg: &[u8]) -> Option<f64> {
     let value = parse_f64(arg).ok()?;
     let text = arg.to_ascii_lowercase();
     let overflowed = value.is_infinite() && !text.windows(3).any(|w| w == b"inf");
     let mantissa = text.split(|&c| c == b'e').next().unwrap_or_default();
     let underflowed = value == 0.0 && mantissa.iter().any(|c| (b'1'..=b'9').contains(c));
     (!overflowed && !underflowed).then_some(value)
+}
+
+/// A score written as a plain decimal, as clients almost always send it, read without
+/// the lower-cased copies `parse_any_score` makes to judge inf/nan/exponents; `None`
+/// sends anything else (and out-of-range values, to get their error) there.
+fn parse_plain_score(arg: &[u8]) -> Option<f64> {
+    if !arg
+        .iter()
+        .all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'-' | b'+'))
+    {
+        return None;
+    }
+    let value: f64 = std::str::from_utf8(arg).ok()?.parse().ok()?;
+    let underflowed = value == 0.0 && arg.iter().any(|c| (b'1'..=b'9').contains(c));
+    (value.is_finite() && !underflowed).then_some(value)
 }
 
 /// One end of a score range (`zslParseRangeItem`): `(` makes it exclusive; the number is
@@ -1179,5 +1199,23 @@ fn score_text(score: f64) -> String {
         (score as i64).to_string()
     } else {
         format_double(score)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_scores_parse_like_the_general_path() {
+        let huge = format!("1{}", "0".repeat(400));
+        let tiny = format!("0.{}1", "0".repeat(400));
+        let texts = [
+            "1", "-2.5", "+3", ".5", "5.", "0", "-0", "1.2.3", "--1", "+-1", "", "-",
+        ];
+        for text in texts.iter().copied().chain([huge.as_str(), tiny.as_str()]) {
+            let general = parse_any_score(text.as_bytes());
+            assert_eq!(parse_score(text.as_bytes()), general, "{text}");
+        }
     }
 }
