@@ -51,6 +51,9 @@ fn check(
         Duration::from_secs(seconds),
         seed,
     );
+    // Short runs: faults come quicker than in a soak so that each kind gets its turn.
+    config.quiet = Duration::from_secs(1);
+    config.hold = Duration::from_secs(2);
     adjust(&mut config);
     let report = run(&config).expect("the harness could not run");
     println!("{}", report.summary());
@@ -102,8 +105,6 @@ fn partitions_through_tcp_relays_as_without_namespaces() {
     check("ci-relays", FaultSet::Partition, 15, 18, |c| {
         c.loopback = true;
         c.nodes = 3;
-        c.quiet = Duration::from_secs(1);
-        c.hold = Duration::from_secs(2);
     });
 }
 
