@@ -148,6 +148,37 @@ fn oversized_bulk_declarations_get_the_same_errors_as_redis() {
     assert_serves_correctly(&mut Conn::connect(ours.port), 0);
 }
 
+/// Before AUTH only small requests are read, as in Redis since CVE-2021-32675: a client
+/// without the password cannot make the node reserve memory for it. Replies byte-equal
+/// to redis-server's, including for the largest request still allowed and after AUTH.
+#[test]
+fn unauthenticated_clients_may_only_send_small_requests_like_redis() {
+    let ours = start_tinyredis(&["--requirepass", "pw"]);
+    let redis = start_redis();
+    let mut conn = Conn::connect(redis.port);
+    assert_eq!(conn.cmd(&["CONFIG", "SET", "requirepass", "pw"]), ok());
+    let largest_allowed = encode(&[b"PING", &[b'x'; 16 * 1024]]);
+    let mut authenticated_big = encode(&[b"AUTH", b"pw"]);
+    authenticated_big.extend(encode(&[b"SET", b"k", &[b'x'; 1 << 20]]));
+    let inputs: [&[u8]; 5] = [
+        b"*11\r\n",
+        b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$16385\r\n",
+        b"*1\r\n$536870912\r\n",
+        &largest_allowed,
+        &authenticated_big,
+    ];
+    for input in inputs {
+        let theirs = send_and_drain(redis.port, input);
+        assert!(!theirs.is_empty());
+        assert_eq!(
+            String::from_utf8_lossy(&send_and_drain(ours.port, input)),
+            String::from_utf8_lossy(&theirs),
+            "for {:?}",
+            String::from_utf8_lossy(&input[..input.len().min(40)])
+        );
+    }
+}
+
 /// More than 1M arguments is refused at once (Redis 7 takes up to 2^31 and waits for
 /// them; our bound keeps one connection's argument vector small), with Redis's message.
 #[test]

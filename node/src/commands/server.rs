@@ -18,7 +18,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec(
         "ping",
         -1,
-        FAST | NO_AUTH | STALE | LOADING,
+        FAST,
         Keys::None,
         S(C::Ping),
         CONN,

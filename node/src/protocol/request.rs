@@ -14,6 +14,10 @@ pub const MAX_BULK_LEN: i64 = 512 * 1024 * 1024;
 pub const MAX_MULTIBULK_LEN: i64 = 1024 * 1024;
 /// An inline command or a length line longer than this is a protocol error (`PROTO_INLINE_MAX_SIZE`).
 const MAX_INLINE_LEN: usize = 64 * 1024;
+/// What a client that has not authenticated yet may send (Redis's answer to CVE-2021-32675):
+/// enough for AUTH and HELLO, too little to make the node reserve memory for it.
+const UNAUTHENTICATED_MAX_MULTIBULK_LEN: i64 = 10;
+const UNAUTHENTICATED_MAX_BULK_LEN: i64 = 16 * 1024;
 /// Bulk arguments at least this long are split off the read buffer instead of copied.
 const ZERO_COPY_MIN: usize = 32 * 1024;
 
@@ -27,6 +31,14 @@ pub struct ProtocolError(pub String);
 pub struct RequestParser {
     remaining: usize,
     args: Vec<Bytes>,
+    /// The client must authenticate first: only small requests are accepted.
+    unauthenticated: bool,
+}
+
+impl RequestParser {
+    pub fn set_authenticated(&mut self, authenticated: bool) {
+        self.unauthenticated = !authenticated;
+    }
 }
 
 /// Parses one request from the front of `buf`, consuming it.
@@ -47,6 +59,9 @@ pub fn parse_request(
         let count = count
             .filter(|&n| n <= MAX_MULTIBULK_LEN)
             .ok_or_else(|| ProtocolError("invalid multibulk length".into()))?;
+        if count > UNAUTHENTICATED_MAX_MULTIBULK_LEN && parser.unauthenticated {
+            return Err(ProtocolError("unauthenticated multibulk length".into()));
+        }
         if count <= 0 {
             return Ok(Some(Vec::new()));
         }
@@ -54,7 +69,7 @@ pub fn parse_request(
         parser.args = Vec::with_capacity(parser.remaining.min(1024));
     }
     while parser.remaining > 0 {
-        match parse_bulk(buf)? {
+        match parse_bulk(buf, parser.unauthenticated)? {
             Some(arg) => {
                 parser.args.push(arg);
                 parser.remaining -= 1;
@@ -66,7 +81,7 @@ pub fn parse_request(
 }
 
 /// Parses `$<len>\r\n<data>\r\n`, leaving `buf` untouched when it is incomplete.
-fn parse_bulk(buf: &mut BytesMut) -> Result<Option<Bytes>, ProtocolError> {
+fn parse_bulk(buf: &mut BytesMut, unauthenticated: bool) -> Result<Option<Bytes>, ProtocolError> {
     let Some(newline) = line_end(buf, b'\r', "too big bulk count string")? else {
         return Ok(None);
     };
@@ -81,7 +96,11 @@ fn parse_bulk(buf: &mut BytesMut) -> Result<Option<Bytes>, ProtocolError> {
     }
     let len = parse_int(&buf[1..newline])
         .filter(|&n| (0..=MAX_BULK_LEN).contains(&n))
-        .ok_or_else(|| ProtocolError("invalid bulk length".into()))? as usize;
+        .ok_or_else(|| ProtocolError("invalid bulk length".into()))?;
+    if len > UNAUTHENTICATED_MAX_BULK_LEN && unauthenticated {
+        return Err(ProtocolError("unauthenticated bulk length".into()));
+    }
+    let len = len as usize;
     let header = newline + 2;
     // Redis skips the two bytes after the payload without checking they are CRLF; so do we.
     if buf.len() < header + len + 2 {

@@ -145,6 +145,7 @@ impl Session {
     /// closes the connection.
     fn next_request(&mut self) -> Option<Vec<Bytes>> {
         while !self.closing {
+            self.parser.set_authenticated(self.authenticated);
             match parse_request(&mut self.parser, &mut self.rbuf) {
                 Ok(Some(args)) if args.is_empty() => {}
                 Ok(Some(args)) => return Some(args),
