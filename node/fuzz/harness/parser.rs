@@ -10,13 +10,15 @@ use tinyredis::protocol::{parse_request, ProtocolError, Reply, MAX_MULTIBULK_LEN
 type Parsed = (Vec<Vec<Bytes>>, Option<ProtocolError>);
 
 /// `data` is a chunking header (its first byte says how many following bytes are chunk
-/// sizes) and the bytes a client sends. Fed in those chunks, the parser must produce
-/// exactly what it produces from the whole input at once, never panic, and respect
-/// the multibulk limit; every request must survive re-encoding as a multibulk.
+/// sizes, and with its top bit set that the client has not authenticated) and the bytes
+/// a client sends. Fed in those chunks, the parser must produce exactly what it produces
+/// from the whole input at once, never panic, and respect the multibulk limit; every
+/// request must survive re-encoding as a multibulk.
 pub fn check_parser(data: &[u8]) {
+    let authenticated = data.first().is_none_or(|&b| b & 0x80 == 0);
     let (chunks, input) = chunking(data);
-    let whole = parse_in_chunks(input, &[]);
-    let chunked = parse_in_chunks(input, &chunks);
+    let whole = parse_in_chunks(input, &[], authenticated);
+    let chunked = parse_in_chunks(input, &chunks, authenticated);
     assert_eq!(whole, chunked, "chunking {chunks:?} changed the parse");
     for request in &whole.0 {
         assert!(request.len() as i64 <= MAX_MULTIBULK_LEN);
@@ -34,15 +36,16 @@ fn chunking(data: &[u8]) -> (Vec<usize>, &[u8]) {
     let Some((&n, rest)) = data.split_first() else {
         return (Vec::new(), data);
     };
-    let n = (n as usize % 16).min(rest.len());
+    let n = (n as usize & 0x0f).min(rest.len());
     let sizes = rest[..n].iter().map(|&s| s as usize + 1).collect();
     (sizes, &rest[n..])
 }
 
 /// Feeds `input` in pieces of the given sizes (cycled; all at once when empty), parsing
 /// everything complete after each piece like a session does after each read.
-fn parse_in_chunks(input: &[u8], sizes: &[usize]) -> Parsed {
+fn parse_in_chunks(input: &[u8], sizes: &[usize], authenticated: bool) -> Parsed {
     let mut parser = RequestParser::default();
+    parser.set_authenticated(authenticated);
     let mut buf = BytesMut::new();
     let mut requests = Vec::new();
     let mut rest = input;
