@@ -1,6 +1,21 @@
 //! Argument parsing with Redis's rules and error texts.
 
 use super::CommandError;
+use bytes::Bytes;
+
+/// Arguments up to this long are copied when a collection keeps them.
+const COPY_MAX: usize = 256;
+
+/// An argument for a collection to keep. A short one is copied: sharing the parser's
+/// buffer would allocate a reference-counted header for it anyway (twice the memory of a
+/// small element) and make every later clone and drop atomic. A long one is shared.
+pub fn stored_arg(arg: &Bytes) -> Bytes {
+    if arg.len() <= COPY_MAX {
+        Bytes::copy_from_slice(arg)
+    } else {
+        arg.clone()
+    }
+}
 
 /// Redis's `string2ll`: optional `-`, digits, no leading zeros or spaces, fits in i64.
 pub fn parse_i64(arg: &[u8]) -> Result<i64, CommandError> {

@@ -8,7 +8,7 @@
 use super::flags::*;
 use super::generic::{parse_scan_cursor, ScanOptions};
 use super::long_double::LongDouble;
-use super::{is, parse_i64, spec, CommandError, CommandSpec, Exec, Run, KEY1};
+use super::{is, parse_i64, spec, stored_arg, CommandError, CommandSpec, Exec, Run, KEY1};
 use crate::keyspace::{Db, Hash};
 use crate::protocol::Reply;
 use bytes::Bytes;
@@ -205,7 +205,7 @@ fn set_fields(exec: &mut Exec, args: &[Bytes], name: &'static str) -> Result<usi
     let hash = exec.db().write_or_create::<Hash>(&args[1], now)?;
     let created = args[2..]
         .chunks_exact(2)
-        .filter(|pair| hash.insert(pair[0].clone(), pair[1].clone()).is_none())
+        .filter(|pair| hash.upsert(&pair[0], stored_arg(&pair[1])).is_none())
         .count();
     Ok(created)
 }
@@ -221,7 +221,7 @@ fn hsetnx(exec: &mut Exec, args: &[Bytes]) -> Result<Reply, CommandError> {
         return Ok(Reply::Int(0));
     }
     let hash = db.write_or_create::<Hash>(key, now)?;
-    hash.insert(field.clone(), args[3].clone());
+    hash.upsert(field, stored_arg(&args[3]));
     Ok(Reply::Int(1))
 }
 

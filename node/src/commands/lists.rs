@@ -11,7 +11,8 @@
 
 use super::flags::*;
 use super::{
-    is, keys, parse_i64, parse_timeout, spec, CommandError, CommandSpec, Exec, Keys, Run, KEY1,
+    is, keys, parse_i64, parse_timeout, spec, stored_arg, CommandError, CommandSpec, Exec, Keys,
+    Run, KEY1,
 };
 use crate::keyspace::{Db, List};
 use crate::protocol::Reply;
@@ -340,7 +341,7 @@ fn push(
     }
     let list = db.write_or_create::<List>(key, now)?;
     for value in &args[2..] {
-        end.push(list, value.clone());
+        end.push(list, stored_arg(value));
     }
     Ok(Reply::Int(list.len() as i64))
 }

@@ -85,7 +85,7 @@ fn sadd(exec: &mut Exec, args: &[Bytes]) -> Result<Reply, CommandError> {
     let set = db.write_or_create::<Set>(&args[1], now)?;
     let added = args[2..]
         .iter()
-        .filter(|m| set.insert((*m).clone(), ()).is_none())
+        .filter(|m| set.upsert(m, ()).is_none())
         .count();
     Ok(Reply::Int(added as i64))
 }

@@ -7,8 +7,8 @@ use super::flags::*;
 use super::generic::{parse_scan_cursor, ScanOptions};
 use super::sets::{count_read, empty_scan, parse_positive, scan_reply};
 use super::{
-    is, keys, parse_f64, parse_i64, parse_timeout, spec, CommandError, CommandSpec, Exec, Keys,
-    Run, KEY1,
+    is, keys, parse_f64, parse_i64, parse_timeout, spec, stored_arg, CommandError, CommandSpec,
+    Exec, Keys, Run, KEY1,
 };
 use crate::keyspace::zset::{LexBound, LexRange, ScoreRange};
 use crate::keyspace::{Db, Dict, Set, Value, ZSet};
@@ -281,7 +281,7 @@ fn zadd_generic(exec: &mut Exec, args: &[Bytes], incr: bool) -> Result<Reply, Co
     for (pair, score) in pairs.chunks(2).zip(scores) {
         let (outcome, new_score) = decide(zset.score(&pair[1]), score, &flags)?;
         if outcome.changes() {
-            zset.insert(pair[1].clone(), new_score);
+            zset.insert(stored_arg(&pair[1]), new_score);
         }
         outcomes.push((outcome, new_score));
     }
