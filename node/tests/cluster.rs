@@ -169,6 +169,70 @@ fn a_new_node_catches_up_through_a_snapshot() {
     let mut newcomer = cluster.conn(3);
     newcomer.cmd(&["READONLY"]);
     assert_eq!(newcomer.cmd(&["SCARD", "set"]).as_int(), Some(300));
+    // The cluster's name was logged long before the snapshot: it travels inside it.
+    let named = cluster.status(leader).unwrap()["cluster_id"].clone();
+    assert!(named.as_str().is_some_and(|id| !id.is_empty()), "{named}");
+    assert_eq!(cluster.status(3).unwrap()["cluster_id"], named);
+}
+
+/// Starts `tinyredis node` with no bootstrap or join flags: it waits for `POST /init`.
+fn start_uninitialised_node(dir: &std::path::Path, port: u16, http: u16) -> std::process::Child {
+    let child = std::process::Command::new(tinyredis_bin())
+        .args(["node", "--node-id", "solo", "--port", &port.to_string()])
+        .args(["--raft-dir", dir.to_str().unwrap(), "--loglevel", "warn"])
+        .args(["--raft-bind", &format!("127.0.0.1:{}", free_port())])
+        .args(["--raft-http", &format!("127.0.0.1:{http}")])
+        .spawn()
+        .expect("start tinyredis node");
+    wait_for_port(port);
+    child
+}
+
+#[test]
+fn init_names_the_cluster_and_refuses_bad_bodies() {
+    let dir = std::env::temp_dir().join(format!("tinyredis-init-{}", free_port()));
+    let (port, http) = (free_port(), free_port());
+    let mut node = start_uninitialised_node(&dir, port, http);
+    let addr = format!("127.0.0.1:{http}");
+    let init = |body: &str| {
+        let response = ureq::post(&format!("http://{addr}/init"))
+            .set("content-type", "application/json")
+            .send_string(body);
+        match response {
+            Ok(r) => (r.status(), r.into_string().unwrap()),
+            Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap()),
+            Err(e) => panic!("{e}"),
+        }
+    };
+    for bad in [
+        "{",
+        r#"{"cluster_id": 7}"#,
+        r#"{"cluster_id": "has space"}"#,
+        r#"{"cluster_id": ""}"#,
+        r#"{"clusterid": "x"}"#,
+    ] {
+        let (code, body) = init(bad);
+        assert_eq!(code, 400, "{bad} -> {body}");
+        assert_eq!(http_get(&addr, "/status").unwrap()["role"], "uninitialized");
+    }
+    let (code, body) = init(r#"{"cluster_id": "prod-eu.1"}"#);
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        http_get(&addr, "/status").unwrap()["cluster_id"],
+        "prod-eu.1"
+    );
+    assert_eq!(init(r#"{"cluster_id": "other"}"#).0, 409);
+    node.kill().unwrap();
+    node.wait().unwrap();
+    let mut node = start_uninitialised_node(&dir, port, http);
+    let restored = eventually("the name after a restart", Duration::from_secs(10), || {
+        let id = http_get(&addr, "/status")?["cluster_id"].clone();
+        id.is_string().then_some(id)
+    });
+    assert_eq!(restored, "prod-eu.1");
+    node.kill().unwrap();
+    node.wait().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

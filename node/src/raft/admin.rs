@@ -127,11 +127,44 @@ async fn readyz(State(node): State<Node>) -> Response {
     }
 }
 
-async fn init(State(node): State<Node>) -> Response {
+/// `POST /init`'s optional JSON body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InitRequest {
+    cluster_id: Option<String>,
+}
+
+/// Reads `/init`'s body: none, or JSON naming the cluster.
+fn init_request(body: &[u8]) -> Result<Option<String>, String> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let request: InitRequest =
+        serde_json::from_slice(body).map_err(|e| format!("invalid JSON body: {e}"))?;
+    match request.cluster_id {
+        Some(id) if !valid_cluster_id(&id) => Err(format!(
+            "cluster_id {id:?} must be 1-128 characters of letters, digits, '-', '_' and '.'"
+        )),
+        id => Ok(id),
+    }
+}
+
+fn valid_cluster_id(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+async fn init(State(node): State<Node>, body: Bytes) -> Response {
+    let cluster_id = match init_request(&body) {
+        Ok(id) => id,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
     if node.has_state() {
         return error(StatusCode::CONFLICT, "this node already has raft state");
     }
-    match node.initialize().await {
+    match node.initialize(cluster_id).await {
         Ok(()) => {
             info!(node = %node.me, "initialised a new cluster through the admin API");
             Json(node.status()).into_response()

@@ -127,7 +127,7 @@ impl RaftNode {
             return Ok(());
         }
         if args.raft_bootstrap {
-            self.initialize().await?;
+            self.initialize(None).await?;
             info!(node = %self.me, "bootstrapped a new single-voter cluster");
         } else if !args.raft_join.is_empty() {
             tokio::spawn(admin::join_until_accepted(
@@ -162,10 +162,18 @@ impl RaftNode {
         }
     }
 
-    /// Makes this node a one-voter cluster.
-    pub async fn initialize(&self) -> anyhow::Result<()> {
+    /// Makes this node a one-voter cluster named `cluster_id` (a random name when `None`).
+    pub async fn initialize(&self, cluster_id: Option<String>) -> anyhow::Result<()> {
         let members = BTreeMap::from([(self.id, self.me.clone())]);
         self.raft.initialize(members).await?;
+        // A lone voter elects itself at once; the name is its first entry as leader.
+        if !self.wait_leader_is(self.id, self.settings.timeout).await {
+            anyhow::bail!("the new cluster elected no leader in time");
+        }
+        let cluster_id = cluster_id.unwrap_or_else(|| format!("{:032x}", rand::random::<u128>()));
+        self.write(Request::ClusterId(cluster_id))
+            .await
+            .map_err(|e| anyhow::anyhow!("naming the new cluster: {e:?}"))?;
         Ok(())
     }
 
@@ -361,6 +369,7 @@ impl RaftNode {
             .and_then(|l| state_machine::member(&self.applied, l));
         Status {
             id: self.me.name.clone(),
+            cluster_id: self.applied.cluster_id.lock().clone(),
             incarnation: self.me.incarnation.clone(),
             role,
             term: metrics.current_term,
@@ -408,6 +417,8 @@ pub struct MemberStatus {
 #[derive(Debug, Clone, Serialize)]
 pub struct Status {
     pub id: String,
+    /// The name given at bootstrap; `None` until its entry is applied here.
+    pub cluster_id: Option<String>,
     pub incarnation: String,
     pub role: &'static str,
     pub term: u64,

@@ -30,6 +30,8 @@ pub struct Applied {
     pub last_applied: Mutex<Option<LogId>>,
     pub membership: Mutex<StoredMembership>,
     pub snapshots_built: AtomicU64,
+    /// The cluster's name, from its `ClusterId` entry (kept in snapshots).
+    pub cluster_id: Mutex<Option<String>>,
 }
 
 #[derive(Clone)]
@@ -42,6 +44,13 @@ pub struct StateMachine {
 struct StoredSnapshot {
     meta: SnapshotMeta,
     data: Vec<u8>,
+}
+
+/// What a snapshot's data holds: the state that is not the Raft log's own metadata.
+#[derive(Serialize, Deserialize)]
+struct SnapshotData {
+    cluster_id: Option<String>,
+    image: Vec<u8>,
 }
 
 fn sm_error(verb: ErrorVerb, e: impl std::fmt::Display) -> StorageError {
@@ -62,6 +71,7 @@ impl StateMachine {
             last_applied: Mutex::new(None),
             membership: Mutex::new(StoredMembership::default()),
             snapshots_built: AtomicU64::new(0),
+            cluster_id: Mutex::new(None),
         });
         let sm = StateMachine { applied, snapshots };
         if let Some(stored) = sm.load_snapshot()? {
@@ -82,7 +92,9 @@ impl StateMachine {
     }
 
     fn restore(&self, meta: &SnapshotMeta, data: &[u8]) -> anyhow::Result<()> {
-        self.applied.store.lock().restore_image(data)?;
+        let data: SnapshotData = bincode::deserialize(data)?;
+        self.applied.store.lock().restore_image(&data.image)?;
+        *self.applied.cluster_id.lock() = data.cluster_id;
         *self.applied.last_applied.lock() = meta.last_log_id;
         *self.applied.membership.lock() = meta.last_membership.clone();
         Ok(())
@@ -137,7 +149,7 @@ pub fn apply_request(store: &mut Store, request: &Request) -> Response {
             }
             Response::None
         }
-        Request::Barrier => Response::None,
+        Request::Barrier | Request::ClusterId(_) => Response::None,
         Request::Batch(requests) => {
             Response::Batch(requests.iter().map(|r| apply_request(store, r)).collect())
         }
@@ -177,6 +189,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             *self.applied.last_applied.lock() = Some(entry.log_id);
             let response = match entry.payload {
                 EntryPayload::Blank => Response::None,
+                EntryPayload::Normal(Request::ClusterId(id)) => {
+                    self.applied.cluster_id.lock().get_or_insert(id);
+                    Response::None
+                }
                 EntryPayload::Normal(request) => apply_request(&mut store, &request),
                 EntryPayload::Membership(membership) => {
                     *self.applied.membership.lock() =
@@ -228,8 +244,12 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
         // Image and applied id are taken under one lock, so they describe the same state.
         let (data, last_log_id, membership) = {
             let store = self.applied.store.lock();
+            let data = SnapshotData {
+                cluster_id: self.applied.cluster_id.lock().clone(),
+                image: store.to_image(),
+            };
             (
-                store.to_image(),
+                bincode::serialize(&data).expect("snapshot data serialises"),
                 *self.applied.last_applied.lock(),
                 self.applied.membership.lock().clone(),
             )

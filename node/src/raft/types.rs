@@ -56,6 +56,9 @@ pub enum Request {
     Barrier,
     /// Writes of several clients proposed together (group commit), applied in order.
     Batch(Vec<Request>),
+    /// Names the cluster: proposed once, right after bootstrap; the first one applied
+    /// wins, so a node can tell its own cluster from another.
+    ClusterId(String),
 }
 
 /// What applying an entry answered.
