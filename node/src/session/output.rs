@@ -201,7 +201,7 @@ impl Pending {
 /// (payloads plus RESP framing), computed alike by the hub and the session.
 pub fn push_cost(push: &Reply) -> usize {
     match push {
-        Reply::Push(items) | Reply::Array(items) => 16 + items.iter().map(push_cost).sum::<usize>(),
+        Reply::Push(items) => 16 + items.iter().map(push_cost).sum::<usize>(),
         Reply::Bulk(b) => 16 + b.len(),
         _ => 16,
     }
