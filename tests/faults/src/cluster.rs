@@ -312,6 +312,22 @@ impl Cluster {
         Ok(())
     }
 
+    /// Asks the leader to hand over to its most caught-up voter (retrying: the voter may
+    /// refuse a vote it gave moments ago). Returns the old leader.
+    pub fn transfer_leadership(&self) -> anyhow::Result<usize> {
+        let mut last = None;
+        for _ in 0..3 {
+            let leader = self.wait_leader()?;
+            let http = &self.nodes[leader].http;
+            match http_send("POST", http, "/leadership/transfer", None) {
+                Ok(()) => return Ok(leader),
+                Err(e) => last = Some(e),
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        Err(last.expect("three attempts"))
+    }
+
     pub fn running_members(&self) -> impl Iterator<Item = usize> + '_ {
         (0..self.nodes.len()).filter(|&i| self.nodes[i].member && self.nodes[i].is_running())
     }

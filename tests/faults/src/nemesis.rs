@@ -33,6 +33,7 @@ pub enum Fault {
     PartitionRing,
     RemoveAndReadd,
     GrowAndShrink,
+    TransferLeadership,
 }
 
 impl FaultSet {
@@ -44,7 +45,7 @@ impl FaultSet {
             FaultSet::Kill => vec![KillLeader, KillMinority, KillAll],
             FaultSet::Pause => vec![PauseLeader, PauseMinority],
             FaultSet::Partition => vec![PartitionHalves, PartitionLeader, PartitionRing],
-            FaultSet::Membership => vec![RemoveAndReadd, GrowAndShrink],
+            FaultSet::Membership => vec![RemoveAndReadd, GrowAndShrink, TransferLeadership],
             FaultSet::Snapshot => vec![KillMinority, PauseMinority, RemoveAndReadd],
             FaultSet::All => vec![
                 KillLeader,
@@ -57,6 +58,7 @@ impl FaultSet {
                 PartitionRing,
                 RemoveAndReadd,
                 GrowAndShrink,
+                TransferLeadership,
             ],
         }
     }
@@ -201,6 +203,11 @@ fn inject(
             cluster.join(targets[0])
         }
         Fault::GrowAndShrink => grow_and_shrink(cluster, schedule.grow_to, hold, rng, targets),
+        Fault::TransferLeadership => {
+            *targets = vec![cluster.transfer_leadership()?];
+            std::thread::sleep(hold);
+            Ok(())
+        }
     }
 }
 
