@@ -424,11 +424,10 @@ fn lrange(exec: &mut Exec, args: &[Bytes]) -> Result<Reply, CommandError> {
     let Some(list) = read_counted(exec, &args[1])? else {
         return Ok(Reply::Array(Vec::new()));
     };
-    let items = match clamp_range(start, end, list.len()) {
-        Some((from, to)) => list.range(from..=to).cloned().collect(),
-        None => Vec::new(),
-    };
-    Ok(Reply::bulks(items))
+    Ok(match clamp_range(start, end, list.len()) {
+        Some((from, to)) => Reply::encoded_bulks(list.range(from..=to).map(|b| &b[..])),
+        None => Reply::Array(Vec::new()),
+    })
 }
 
 fn ltrim(exec: &mut Exec, args: &[Bytes]) -> Result<Reply, CommandError> {

@@ -34,6 +34,9 @@ pub enum Reply {
     /// Member/score or field/value pairs: a flat array in RESP2, an array of two-element
     /// arrays in RESP3 (ZRANGE WITHSCORES, HRANDFIELD WITHVALUES).
     Pairs(Vec<(Reply, Reply)>),
+    /// An array of bulk strings already in wire form (the same bytes in RESP2 and RESP3),
+    /// from [`Reply::encoded_bulks`].
+    EncodedBulks(Bytes),
 }
 
 impl Reply {
@@ -53,6 +56,15 @@ impl Reply {
 
     pub fn bulks<I: IntoIterator<Item = Bytes>>(items: I) -> Reply {
         Reply::Array(items.into_iter().map(Reply::Bulk).collect())
+    }
+
+    /// An array of bulk strings written out at once: a long range (LRANGE) then costs one
+    /// buffer instead of a `Reply` and a shared reference per element.
+    pub fn encoded_bulks<'a>(items: impl ExactSizeIterator<Item = &'a [u8]>) -> Reply {
+        let mut out = BytesMut::new();
+        int_line(&mut out, b'*', items.len() as i64);
+        items.for_each(|item| bulk(&mut out, item));
+        Reply::EncodedBulks(out.freeze())
     }
 
     pub fn is_error(&self) -> bool {
@@ -110,6 +122,7 @@ impl Reply {
                 out.put_slice(b"\r\n");
             }
             Reply::Verbatim(text) => bulk(out, text),
+            Reply::EncodedBulks(wire) => out.put_slice(wire),
         }
     }
 }
@@ -189,6 +202,17 @@ mod tests {
         assert_eq!(format_double(1.5e-5), "1.5e-05");
         assert_eq!(format_double(-3.0), "-3");
         assert_eq!(format_double(f64::NEG_INFINITY), "-inf");
+    }
+
+    #[test]
+    fn encoded_bulks_match_an_array_of_bulks() {
+        let items = [&b"a"[..], b"", b"xyz"];
+        for resp3 in [false, true] {
+            let (mut wire, mut tree) = (BytesMut::new(), BytesMut::new());
+            Reply::encoded_bulks(items.into_iter()).encode(resp3, &mut wire);
+            Reply::bulks(items.map(Bytes::copy_from_slice)).encode(resp3, &mut tree);
+            assert_eq!(wire, tree);
+        }
     }
 
     #[test]
