@@ -158,15 +158,26 @@ fn which(program: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Deletes the namespaces and bridge of run `tag` (veths go with their namespaces).
+/// Deletes the namespaces, veths and bridge of run `tag`. Nodes a crashed run left
+/// running in its namespaces are killed first: they would keep the namespace alive.
 fn remove(tag: &str) {
+    let ours = |name: &str| name.starts_with(&format!("{tag}-"));
     for ns in output("ip", &["netns", "list"]).lines() {
         let ns = ns.split_whitespace().next().unwrap_or_default();
-        if ns.starts_with(&format!("{tag}-")) {
+        if ours(ns) {
+            for pid in output("ip", &["netns", "pids", ns]).split_whitespace() {
+                let _ = run("kill", &["-9", pid], None);
+            }
             let _ = ip(&["netns", "del", ns]);
         }
     }
-    let _ = ip(&["link", "del", &format!("{tag}-br")]);
+    for line in output("ip", &["-o", "link", "show"]).lines() {
+        let name = line.split(':').nth(1).unwrap_or_default().trim();
+        let name = name.split('@').next().unwrap_or_default();
+        if ours(name) {
+            let _ = ip(&["link", "del", name]);
+        }
+    }
 }
 
 /// Removes what runs whose process is gone left behind.
