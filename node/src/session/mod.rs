@@ -259,11 +259,16 @@ impl Session {
             return Ok(());
         }
         let subscribed = !self.channels.is_empty() || !self.patterns.is_empty();
-        let limit = self.shared.config.read().output_limits.for_client(subscribed);
-        let (shared, handle) = (&self.shared, &self.handle);
-        let pending = &self.subscriber.pending;
-        let n = output::write_all(&mut self.socket, &mut self.wbuf, pending, limit, handle, shared)
-            .await?;
+        let limits = self.shared.config.read().output_limits;
+        let n = output::write_all(
+            &mut self.socket,
+            &mut self.wbuf,
+            &self.subscriber.pending,
+            limits.for_client(subscribed),
+            &self.handle,
+            &self.shared,
+        )
+        .await?;
         self.shared
             .stats
             .net_output_bytes
