@@ -121,6 +121,13 @@ impl Report {
             failed_faults,
             self.anomalies.len()
         );
+        for e in self.faults.iter().filter(|e| e.error.is_some()) {
+            let error = e.error.as_deref().unwrap_or_default();
+            text += &format!(
+                "\n  fault {:?} on {:?} not completed: {error}",
+                e.fault, e.targets
+            );
+        }
         for a in &self.anomalies {
             text += &format!("\n  ANOMALY {}: {}", a.kind, a.detail);
         }
