@@ -398,9 +398,20 @@ fn a_node_that_lost_its_data_stays_out_until_removed_and_added_again() {
 
 #[test]
 fn leadership_moves_to_the_named_voter_under_write_load() {
-    let cluster = Cluster::start(3, &[]);
+    transfer_under_write_load(3);
+}
+
+/// With five voters the target needs followers' votes too, not only the old leader's:
+/// they refuse while the old leader's lease runs.
+#[test]
+fn leadership_moves_among_five_voters_under_write_load() {
+    transfer_under_write_load(5);
+}
+
+fn transfer_under_write_load(voters: usize) {
+    let cluster = Cluster::start(voters, &[]);
     let leader = cluster.wait_leader();
-    let target = (leader + 1) % 3;
+    let target = (leader + 1) % voters;
     let port = cluster.nodes[leader].port;
     let stop = Arc::new(AtomicBool::new(false));
     let load = {

@@ -419,10 +419,9 @@ async fn transfer_leadership(State(node): State<Node>, uri: Uri, body: Bytes) ->
     };
     // Writes wait while leadership moves: a target that is behind the leader's log
     // loses the election it is asked to start.
-    // Writes wait while leadership moves: a target that is behind the leader's log
-    // loses the election it is asked to start.
     let _paused = node.pause_writes().await;
     let target_id = node_id(&target.id);
+    let _silent = node.lapse_lease().await;
     for _ in 0..TRANSFER_ATTEMPTS {
         if !node.wait_caught_up(target_id, Duration::from_secs(3)).await {
             return error(

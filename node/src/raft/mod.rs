@@ -196,6 +196,22 @@ impl RaftNode {
         self.write_gate.write().await
     }
 
+    /// Stops heartbeats until the guard is dropped, and returns once followers' leases
+    /// on this leader have run out: until then they refuse to vote for anyone else, so a
+    /// transfer target that needs more votes than this leader's own would lose.
+    pub async fn lapse_lease(&self) -> impl Drop + '_ {
+        struct Heartbeats<'a>(&'a Raft);
+        impl Drop for Heartbeats<'_> {
+            fn drop(&mut self) {
+                self.0.runtime_config().heartbeat(true);
+            }
+        }
+        self.raft.runtime_config().heartbeat(false);
+        let lease = Duration::from_millis(self.raft.config().election_timeout_max);
+        tokio::time::sleep(lease).await;
+        Heartbeats(&self.raft)
+    }
+
     /// Waits until `target` has every entry this leader has; false on timeout.
     pub async fn wait_caught_up(&self, target: NodeId, timeout: Duration) -> bool {
         let caught_up = |m: &openraft::RaftMetrics<NodeId, Member>| {
