@@ -13,6 +13,8 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 const IN_FLIGHT: usize = 2;
 /// Most writes in one entry.
 const MAX_BATCH: usize = 1024;
+/// A batch stops growing past this many bytes, so entries stay far below a frame.
+const MAX_BATCH_BYTES: usize = 16 << 20;
 
 pub type WriteError = RaftError<NodeId, ClientWriteError<NodeId, Member>>;
 type Pending = (Request, oneshot::Sender<Result<Response, WriteError>>);
@@ -53,10 +55,14 @@ async fn run(raft: Raft, mut rx: mpsc::UnboundedReceiver<Pending>) {
             return;
         };
         // Take what queued while waiting for a slot: that is the batch.
+        let mut bytes = first.0.encoded_bytes();
         let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
+        while batch.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES {
             match rx.try_recv() {
-                Ok(more) => batch.push(more),
+                Ok(more) => {
+                    bytes += more.0.encoded_bytes();
+                    batch.push(more);
+                }
                 Err(_) => break,
             }
         }

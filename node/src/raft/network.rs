@@ -4,13 +4,15 @@
 
 use super::types::{Member, NodeId, Raft, TypeConfig};
 use openraft::error::{
-    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+    InstallSnapshotError, NetworkError, PayloadTooLarge, RPCError, RaftError, RemoteError,
+    Unreachable,
 };
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     VoteRequest, VoteResponse,
 };
+use openraft::EntryPayload;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -61,6 +63,24 @@ async fn read_frame<T: DeserializeOwned>(stream: &mut TcpStream) -> std::io::Res
     let mut body = vec![0; len as usize];
     stream.read_exact(&mut body).await?;
     bincode::deserialize(&body).map_err(std::io::Error::other)
+}
+
+/// How many of `rpc`'s entries to send when all of them would take more than `limit`
+/// bytes (the peer refuses frames over `MAX_FRAME`, so an oversized message would be
+/// retried forever); `None` when they fit, or when one entry is all there is.
+fn entries_that_fit(rpc: &AppendEntriesRequest<TypeConfig>, limit: usize) -> Option<u64> {
+    let sizes = rpc.entries.iter().map(|e| match &e.payload {
+        EntryPayload::Normal(request) => request.encoded_bytes() + 64,
+        _ => 1024,
+    });
+    let mut total = 0;
+    for (fitting, size) in sizes.enumerate() {
+        total += size;
+        if total > limit {
+            return (rpc.entries.len() > 1).then_some(fitting.max(1) as u64);
+        }
+    }
+    None
 }
 
 /// Makes a client per peer.
@@ -162,6 +182,9 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, Member, RaftError<NodeId>>> {
+        if let Some(hint) = entries_that_fit(&rpc, MAX_FRAME as usize / 2) {
+            return Err(PayloadTooLarge::new_entries_hint(hint).into());
+        }
         match self.call(RpcRequest::Append(rpc), option.hard_ttl()).await {
             Ok(RpcResponse::Append(Ok(resp))) => Ok(resp),
             Ok(RpcResponse::Append(Err(e))) => Err(self.remote(e)),
@@ -251,5 +274,43 @@ async fn serve_peer(mut stream: TcpStream, raft: Raft, identity: Identity) -> st
             RpcRequest::Snapshot(rpc) => RpcResponse::Snapshot(raft.install_snapshot(rpc).await),
         };
         write_frame(&mut stream, &response).await?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::raft::types::{Entry, LogId, Request, Vote};
+    use bytes::Bytes;
+
+    fn append_of(values: &[usize]) -> AppendEntriesRequest<TypeConfig> {
+        let entries = values
+            .iter()
+            .enumerate()
+            .map(|(i, &len)| Entry {
+                log_id: LogId::new(openraft::CommittedLeaderId::new(1, 1), i as u64 + 1),
+                payload: EntryPayload::Normal(Request::Command {
+                    db: 0,
+                    args: vec![Bytes::from_static(b"SET"), Bytes::from(vec![b'v'; len])],
+                    now_ms: 0,
+                    seed: 0,
+                }),
+            })
+            .collect();
+        AppendEntriesRequest {
+            vote: Vote::new_committed(1, 1),
+            prev_log_id: None,
+            entries,
+            leader_commit: None,
+        }
+    }
+
+    #[test]
+    fn an_append_too_large_for_a_frame_is_split_and_one_entry_always_goes() {
+        assert_eq!(entries_that_fit(&append_of(&[1000; 10]), 100_000), None);
+        let hint = entries_that_fit(&append_of(&[1000; 10]), 3500).unwrap();
+        assert_eq!(hint, 3, "three entries of about 1.1 KB fit in 3.5 KB");
+        assert_eq!(entries_that_fit(&append_of(&[5000, 10]), 3500), Some(1));
+        assert_eq!(entries_that_fit(&append_of(&[5000]), 3500), None);
     }
 }

@@ -61,6 +61,22 @@ pub enum Request {
     ClusterId(String),
 }
 
+impl Request {
+    /// About how many bytes this request takes encoded: its arguments plus a length
+    /// prefix each, which is what dominates. Bounds batches and replication messages.
+    pub fn encoded_bytes(&self) -> usize {
+        let args = |args: &[Bytes]| args.iter().map(|a| a.len() + 16).sum::<usize>();
+        match self {
+            Request::Command { args: a, .. } => args(a),
+            Request::Transaction { calls, .. } => calls.iter().map(|c| args(c)).sum(),
+            Request::Expire { keys, .. } => keys.iter().map(|(_, k)| k.len() + 16).sum(),
+            Request::Batch(requests) => requests.iter().map(Request::encoded_bytes).sum(),
+            Request::Barrier => 0,
+            Request::ClusterId(id) => id.len(),
+        }
+    }
+}
+
 /// What applying an entry answered.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Response {
