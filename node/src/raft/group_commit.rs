@@ -45,7 +45,7 @@ impl GroupCommit {
     }
 }
 
-/// A queued write's result; a closed channel means this node is shutting down.
+/// A queued write's result; a closed channel means openraft dropped it unanswered.
 pub type Outcome = oneshot::Receiver<Result<Response, WriteError>>;
 
 async fn run(raft: Raft, mut rx: mpsc::UnboundedReceiver<Pending>) {
@@ -77,7 +77,7 @@ async fn run(raft: Raft, mut rx: mpsc::UnboundedReceiver<Pending>) {
         match raft.client_write_ff(entry).await {
             Ok(written) => {
                 tokio::spawn(async move {
-                    // A responder dropped unanswered drops the waiters too: shutting down.
+                    // A responder dropped unanswered drops the waiters too: outcome unknown.
                     if let Ok(outcome) = written.await {
                         deliver(
                             outcome.map(|w| w.data).map_err(RaftError::APIError),

@@ -266,7 +266,10 @@ impl RaftNode {
             results.push(match tokio::time::timeout_at(deadline, outcome).await {
                 Ok(Ok(Ok(response))) => Ok(response),
                 Ok(Ok(Err(e))) => Err(self.write_refusal(e)),
-                Ok(Err(_)) => Err(Reply::error("ERR raft: this node is shutting down")),
+                // openraft dropped the write unanswered: it stops, or leadership moved.
+                Ok(Err(_)) => Err(Reply::error(
+                    "ERR raft: the write was dropped before an outcome (leadership moved or the node is stopping); it may or may not have been applied",
+                )),
                 Err(_) => Err(Reply::error(
                     "ERR timeout: the write was not confirmed in time; it may or may not have been applied",
                 )),
