@@ -24,6 +24,10 @@ fn zadd_options_and_errors_match_redis() {
         ZADD z XX GT CH 1000 a 0 b
         ZADD z LT 0 newmember
         ZRANGE z 0 -1 WITHSCORES
+        ZADD rep CH 1 m 2 m 3 n 3 n
+        ZADD rep NX 9 new 8 new 7 m
+        ZADD rep GT CH 5 m 4 m 6 m
+        ZRANGE rep 0 -1 WITHSCORES
         ZADD z INCR 5 a
         ZADD z INCR 5 brandnew
         ZADD z NX INCR 5 a

@@ -278,8 +278,14 @@ fn zadd_generic(exec: &mut Exec, args: &[Bytes], incr: bool) -> Result<Reply, Co
     }
     let zset = db.write_or_create::<ZSet>(&args[1], now)?;
     let mut outcomes = Vec::with_capacity(scores.len());
-    for (pair, score) in pairs.chunks(2).zip(scores) {
-        let (outcome, new_score) = decide(zset.score(&pair[1]), score, &flags)?;
+    // The first pair's dry-run decision is exact (nothing changed before it), which spares
+    // the common single-member ZADD a second member lookup; a later pair may name a member
+    // an earlier pair wrote, so it is decided again.
+    for (i, ((pair, score), planned)) in pairs.chunks(2).zip(scores).zip(dry_run).enumerate() {
+        let (outcome, new_score) = match i {
+            0 => planned,
+            _ => decide(zset.score(&pair[1]), score, &flags)?,
+        };
         if outcome.changes() {
             zset.insert(stored_arg(&pair[1]), new_score);
         }
