@@ -218,7 +218,36 @@ fn a_64mb_value_reaches_a_slow_reader_while_others_are_served() {
 /// read from: the node's memory does not grow with what it sent.
 #[test]
 fn a_pipelining_client_that_never_reads_holds_bounded_memory() {
-    let server = start_tinyredis(&[]);
+    pipelined_reads_of_a_big_value_hold_bounded_memory(start_tinyredis(&[]));
+}
+
+/// A replicated node runs pipelined reads together; their replies must still leave in
+/// bounded pieces.
+#[test]
+fn a_replicated_node_holds_bounded_memory_for_a_client_that_never_reads() {
+    pipelined_reads_of_a_big_value_hold_bounded_memory(start_one_node_cluster());
+}
+
+/// A one-voter Raft cluster (`tinyredis node --raft-bootstrap`).
+fn start_one_node_cluster() -> Proc {
+    let port = free_port();
+    let dir = std::env::temp_dir().join(format!("tinyredis-hostile-raft-{port}"));
+    let child = std::process::Command::new(tinyredis_bin())
+        .args(["node", "--raft-bootstrap", "--port", &port.to_string()])
+        .args(["--raft-dir", dir.to_str().unwrap(), "--loglevel", "warn"])
+        .args(["--raft-bind", &format!("127.0.0.1:{}", free_port())])
+        .args(["--raft-http", &format!("127.0.0.1:{}", free_port())])
+        .spawn()
+        .expect("start tinyredis node");
+    wait_for_port(port);
+    Proc {
+        child,
+        port,
+        dir: Some(dir),
+    }
+}
+
+fn pipelined_reads_of_a_big_value_hold_bounded_memory(server: Proc) {
     let pid = server.child.id();
     let value = vec![b'v'; MB as usize];
     let mut conn = Conn::connect(server.port);
@@ -230,18 +259,48 @@ fn a_pipelining_client_that_never_reads_holds_bounded_memory() {
     greedy
         .set_write_timeout(Some(Duration::from_secs(3)))
         .unwrap();
-    let request = encode(&[b"GET", b"v"]);
+    // Sent in bursts, so one read holds many requests (a replicated node runs those
+    // together).
+    let burst = encode(&[b"GET", b"v"]).repeat(100);
     let mut sent_requests = 0;
     // Ends when the node stops reading: the write times out once every buffer is full.
-    while sent_requests < 2000 && greedy.write_all(&request).is_ok() {
-        sent_requests += 1;
+    while sent_requests < 2000 && greedy.write_all(&burst).is_ok() {
+        sent_requests += 100;
     }
+    wait_until_commands_stop(server.port);
     assert_serves_correctly(&mut Conn::connect(server.port), 0);
     let peak = proc_status_bytes(pid, "VmHWM");
     assert!(
         peak < baseline + 64 * MB,
         "peak RSS {peak} vs {baseline} before {sent_requests} unread 1 MB replies"
     );
+}
+
+/// Waits until the node runs no commands but our INFO (the greedy client's requests
+/// are done or blocked behind its full socket), so memory is measured after the work.
+fn wait_until_commands_stop(port: u16) {
+    let mut conn = Conn::connect(port);
+    let mut processed = || {
+        let Some(info) = conn.cmd(&["INFO", "stats"]).as_bytes().map(<[u8]>::to_vec) else {
+            panic!("INFO answers a bulk string");
+        };
+        let info = String::from_utf8(info).unwrap();
+        info.lines()
+            .find_map(|l| l.strip_prefix("total_commands_processed:"))
+            .and_then(|n| n.trim().parse::<u64>().ok())
+            .expect("total_commands_processed in INFO stats")
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut last = processed();
+    while Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(300));
+        let now = processed();
+        if now == last + 1 {
+            return;
+        }
+        last = now;
+    }
+    panic!("the node kept running commands for 20 s");
 }
 
 fn set_output_limit(conn: &mut Conn, value: &str) {

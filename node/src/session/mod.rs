@@ -126,7 +126,7 @@ impl Session {
                 match request {
                     Err(refused) => self.reply(refused),
                     Ok((spec, args)) if self.runs_locally(spec) => {
-                        next = self.run_pipeline(spec, args).await;
+                        next = self.run_pipeline(spec, args).await?;
                     }
                     Ok((spec, args)) => {
                         let reply = self.dispatch_admitted(spec, args).await;
@@ -199,7 +199,7 @@ impl Session {
         &mut self,
         spec: &'static CommandSpec,
         args: Vec<Bytes>,
-    ) -> Option<Result<(&'static CommandSpec, Vec<Bytes>), Reply>> {
+    ) -> anyhow::Result<Option<Result<(&'static CommandSpec, Vec<Bytes>), Reply>>> {
         let mut calls = vec![crate::engine::Call { spec, args }];
         let mut next = None;
         while calls.len() < MAX_PIPELINE {
@@ -224,11 +224,16 @@ impl Session {
         let replies = engine
             .execute_pipeline(self.db, &calls, self.stale_reads)
             .await;
+        // Written out as they are encoded: a run of reads of big values must not
+        // gather all its replies in the write buffer.
         for (timer, reply) in timers.into_iter().zip(replies) {
             timer.finish(&reply);
             self.reply(reply);
+            if self.wbuf.len() >= FLUSH_AT {
+                self.flush().await?;
+            }
         }
-        next
+        Ok(next)
     }
 
     /// A plain data command outside MULTI: on a standalone node it needs nothing async.
