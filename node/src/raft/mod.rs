@@ -76,9 +76,7 @@ impl RaftNode {
         let sm = StateMachine::open(&db, store)?;
         let applied = sm.applied();
         let config = raft_config(args)?;
-        let network = network::Network {
-            secret: args.cluster_secret.clone(),
-        };
+        let network = network::Network::new(args.cluster_secret.clone());
         let raft = Raft::new(id, config, network, log.clone(), sm).await?;
         let listener = TcpListener::bind(&args.raft_bind)
             .await

@@ -1,6 +1,10 @@
 //! Raft RPCs between nodes over TCP on `--raft-bind`: length-prefixed bincode frames on a
 //! persistent connection per peer. A connection opens with the cluster secret, so a node
 //! outside the cluster cannot vote or append.
+//!
+//! openraft makes a fresh client per peer for every leadership check (each linearizable
+//! read round), so finished clients hand their connections to a pool that the next
+//! client for the same peer takes from, instead of each round dialing and greeting anew.
 
 use super::types::{Member, NodeId, Raft, TypeConfig};
 use openraft::error::{
@@ -13,8 +17,11 @@ use openraft::raft::{
     VoteRequest, VoteResponse,
 };
 use openraft::EntryPayload;
+use parking_lot::Mutex;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -23,6 +30,9 @@ use tracing::{debug, warn};
 /// Frames above this are refused: a peer sending more is broken or hostile.
 const MAX_FRAME: u32 = 1 << 30;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Idle connections kept per peer: leadership checks run one at a time, beside one
+/// replication stream, so a few cover the steady state.
+const IDLE_PER_PEER: usize = 4;
 
 #[derive(Serialize, Deserialize)]
 struct Hello {
@@ -86,7 +96,17 @@ fn entries_that_fit(rpc: &AppendEntriesRequest<TypeConfig>, limit: usize) -> Opt
 /// Makes a client per peer.
 #[derive(Clone)]
 pub struct Network {
-    pub secret: Option<String>,
+    secret: Option<String>,
+    idle: Pool,
+}
+
+impl Network {
+    pub fn new(secret: Option<String>) -> Self {
+        Network {
+            secret,
+            idle: Pool::default(),
+        }
+    }
 }
 
 impl RaftNetworkFactory<TypeConfig> for Network {
@@ -94,21 +114,70 @@ impl RaftNetworkFactory<TypeConfig> for Network {
 
     async fn new_client(&mut self, target: NodeId, node: &Member) -> PeerClient {
         PeerClient {
-            target,
-            addr: node.raft_addr.clone(),
+            peer: Peer {
+                target,
+                addr: node.raft_addr.clone(),
+                incarnation: node.incarnation.clone(),
+            },
             secret: self.secret.clone(),
-            incarnation: node.incarnation.clone(),
             conn: None,
+            reused: false,
+            in_exchange: false,
+            idle: self.idle.clone(),
+        }
+    }
+}
+
+/// A peer as one connection greets it: the same node at the same address and incarnation.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct Peer {
+    target: NodeId,
+    addr: String,
+    incarnation: String,
+}
+
+/// Greeted connections with no exchange in progress, by peer.
+#[derive(Clone, Default)]
+struct Pool(Arc<Mutex<HashMap<Peer, Vec<TcpStream>>>>);
+
+impl Pool {
+    fn take(&self, peer: &Peer) -> Option<TcpStream> {
+        self.0.lock().get_mut(peer)?.pop()
+    }
+
+    fn forget(&self, peer: &Peer) {
+        self.0.lock().remove(peer);
+    }
+
+    fn put(&self, peer: &Peer, stream: TcpStream) {
+        let mut idle = self.0.lock();
+        let streams = idle.entry(peer.clone()).or_default();
+        if streams.len() < IDLE_PER_PEER {
+            streams.push(stream);
         }
     }
 }
 
 pub struct PeerClient {
-    target: NodeId,
-    addr: String,
+    peer: Peer,
     secret: Option<String>,
-    incarnation: String,
     conn: Option<TcpStream>,
+    /// The connection came from the pool: the peer may have closed it since.
+    reused: bool,
+    /// An exchange started and has not finished: a call dropped here (a timeout above
+    /// it) leaves half a frame on the stream, which must then never be reused.
+    in_exchange: bool,
+    idle: Pool,
+}
+
+impl Drop for PeerClient {
+    fn drop(&mut self) {
+        if let Some(stream) = self.conn.take() {
+            if !self.in_exchange {
+                self.idle.put(&self.peer, stream);
+            }
+        }
+    }
 }
 
 /// How one RPC failed, before it is typed for openraft.
@@ -118,9 +187,17 @@ enum CallError {
 }
 
 impl PeerClient {
+    /// A greeted connection to the peer, marked as in an exchange until `exchange` ends.
     async fn connect(&mut self) -> Result<&mut TcpStream, CallError> {
+        if self.in_exchange {
+            self.conn = None;
+        }
         if self.conn.is_none() {
-            let connect = TcpStream::connect(&self.addr);
+            self.conn = self.idle.take(&self.peer);
+            self.reused = self.conn.is_some();
+        }
+        if self.conn.is_none() {
+            let connect = TcpStream::connect(&self.peer.addr);
             let mut stream = tokio::time::timeout(CONNECT_TIMEOUT, connect)
                 .await
                 .map_err(|_| CallError::Unreachable(std::io::ErrorKind::TimedOut.into()))?
@@ -130,25 +207,47 @@ impl PeerClient {
                 &mut stream,
                 &Hello {
                     secret: self.secret.clone(),
-                    incarnation: self.incarnation.clone(),
+                    incarnation: self.peer.incarnation.clone(),
                 },
             )
             .await
             .map_err(CallError::Unreachable)?;
             self.conn = Some(stream);
         }
+        self.in_exchange = true;
         Ok(self.conn.as_mut().expect("connected"))
     }
 
+    /// Sends `request` and reads the answer. Raft RPCs may be repeated, so one that failed
+    /// on a pooled connection (which the peer may have closed while it sat idle) is sent
+    /// once more on a new one.
     async fn call(&mut self, request: RpcRequest, ttl: Duration) -> Result<RpcResponse, CallError> {
+        let deadline = tokio::time::Instant::now() + ttl;
+        let first = self.exchange(&request, deadline).await;
+        match first {
+            Err(CallError::Network(_)) if self.reused => {
+                // Its siblings in the pool most likely went stale with it.
+                self.idle.forget(&self.peer);
+                self.reused = false;
+                self.exchange(&request, deadline).await
+            }
+            first => first,
+        }
+    }
+
+    async fn exchange(
+        &mut self,
+        request: &RpcRequest,
+        deadline: tokio::time::Instant,
+    ) -> Result<RpcResponse, CallError> {
         let exchange = async {
             let stream = self.connect().await?;
-            write_frame(stream, &request)
+            write_frame(stream, request)
                 .await
                 .map_err(CallError::Network)?;
             read_frame(stream).await.map_err(CallError::Network)
         };
-        let result = match tokio::time::timeout(ttl, exchange).await {
+        let result = match tokio::time::timeout_at(deadline, exchange).await {
             Ok(result) => result,
             Err(_) => Err(CallError::Network(std::io::ErrorKind::TimedOut.into())),
         };
@@ -156,6 +255,7 @@ impl PeerClient {
             // The stream may hold half a frame: start over on a new connection.
             self.conn = None;
         }
+        self.in_exchange = false;
         result
     }
 
@@ -167,7 +267,7 @@ impl PeerClient {
     }
 
     fn remote<E: std::error::Error>(&self, e: E) -> RPCError<NodeId, Member, E> {
-        RPCError::RemoteError(RemoteError::new(self.target, e))
+        RPCError::RemoteError(RemoteError::new(self.peer.target, e))
     }
 
     fn unexpected<E: std::error::Error>(&self) -> RPCError<NodeId, Member, E> {
@@ -312,5 +412,67 @@ mod tests {
         assert_eq!(hint, 3, "three entries of about 1.1 KB fit in 3.5 KB");
         assert_eq!(entries_that_fit(&append_of(&[5000, 10]), 3500), Some(1));
         assert_eq!(entries_that_fit(&append_of(&[5000]), 3500), None);
+    }
+
+    /// A peer that grants every vote, counting the connections it accepts; with
+    /// `close_after_one`, it hangs up after answering once, as a restarted peer has.
+    async fn fake_peer(close_after_one: bool) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let _: Hello = read_frame(&mut stream).await?;
+                    loop {
+                        let RpcRequest::Vote(rpc) = read_frame(&mut stream).await? else {
+                            panic!("only votes are sent here");
+                        };
+                        let granted = VoteResponse::new(rpc.vote, None, true);
+                        write_frame(&mut stream, &RpcResponse::Vote(Ok(granted))).await?;
+                        if close_after_one {
+                            return Ok::<_, std::io::Error>(());
+                        }
+                    }
+                });
+            }
+        });
+        (addr, accepted)
+    }
+
+    async fn vote_through_new_client(network: &mut Network, addr: &str) {
+        let member = Member {
+            name: "peer".into(),
+            raft_addr: addr.into(),
+            resp_addr: String::new(),
+            http_addr: String::new(),
+            incarnation: "i1".into(),
+        };
+        let mut client = network.new_client(2, &member).await;
+        let option = RPCOption::new(Duration::from_secs(5));
+        let reply = client.vote(VoteRequest::new(Vote::new(1, 1), None), option);
+        assert!(reply.await.expect("the vote is answered").vote_granted);
+    }
+
+    #[tokio::test]
+    async fn clients_made_one_after_another_share_one_connection() {
+        let (addr, accepted) = fake_peer(false).await;
+        let mut network = Network::new(None);
+        for _ in 0..20 {
+            vote_through_new_client(&mut network, &addr).await;
+        }
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_pooled_connection_the_peer_closed_is_replaced_without_an_error() {
+        let (addr, accepted) = fake_peer(true).await;
+        let mut network = Network::new(None);
+        for _ in 0..5 {
+            vote_through_new_client(&mut network, &addr).await;
+        }
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 5);
     }
 }
