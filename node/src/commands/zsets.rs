@@ -268,28 +268,36 @@ fn zadd_generic(exec: &mut Exec, args: &[Bytes], incr: bool) -> Result<Reply, Co
     // A dry run first: when no member would change, the key is not written at all, so
     // WATCH sees no change (Redis signals none either). Without changes, evaluating the
     // pairs one after another is the same as evaluating each against the current state.
-    let dry_run = pairs
-        .chunks(2)
-        .zip(&scores)
-        .map(|(pair, &score)| decide(current.and_then(|z| z.score(&pair[1])), score, &flags))
-        .collect::<Result<Vec<_>, _>>()?;
-    if !dry_run.iter().any(|(outcome, _)| outcome.changes()) {
-        return Ok(reply_zadd(&flags, dry_run));
+    let mut outcomes = Vec::with_capacity(scores.len());
+    for (pair, &score) in pairs.chunks(2).zip(&scores) {
+        outcomes.push(decide(
+            current.and_then(|z| z.score(&pair[1])),
+            score,
+            &flags,
+        )?);
+    }
+    if !outcomes.iter().any(|(outcome, _)| outcome.changes()) {
+        return Ok(reply_zadd(&flags, outcomes));
     }
     let zset = db.write_or_create::<ZSet>(&args[1], now)?;
-    let mut outcomes = Vec::with_capacity(scores.len());
     // The first pair's dry-run decision is exact (nothing changed before it), which spares
     // the common single-member ZADD a second member lookup; a later pair may name a member
     // an earlier pair wrote, so it is decided again.
-    for (i, ((pair, score), planned)) in pairs.chunks(2).zip(scores).zip(dry_run).enumerate() {
-        let (outcome, new_score) = match i {
-            0 => planned,
-            _ => decide(zset.score(&pair[1]), score, &flags)?,
-        };
-        if outcome.changes() {
-            zset.insert(stored_arg(&pair[1]), new_score);
+    for (i, ((pair, score), decided)) in pairs.chunks(2).zip(scores).zip(&mut outcomes).enumerate()
+    {
+        if i > 0 {
+            *decided = decide(zset.score(&pair[1]), score, &flags)?;
         }
-        outcomes.push((outcome, new_score));
+        match decided.0 {
+            Outcome::Added => {
+                zset.insert(stored_arg(&pair[1]), decided.1);
+            }
+            // An update keeps the stored member: no copy of the argument is made.
+            Outcome::Updated => {
+                zset.set_score(&pair[1], decided.1);
+            }
+            Outcome::Same | Outcome::Skipped => {}
+        }
     }
     Ok(reply_zadd(&flags, outcomes))
 }
@@ -320,16 +328,19 @@ fn parse_zadd(args: &[Bytes], incr: bool) -> Result<(ZaddFlags, &[Bytes]), Comma
         ..ZaddFlags::default()
     };
     let mut at = 2;
+    // Compared in place rather than lower-cased: the first score is looked at here too,
+    // and a copy per ZADD showed up in profiles.
     while let Some(arg) = args.get(at) {
-        match arg.to_ascii_lowercase().as_slice() {
-            b"nx" => flags.nx = true,
-            b"xx" => flags.xx = true,
-            b"gt" => flags.gt = true,
-            b"lt" => flags.lt = true,
-            b"ch" => flags.ch = true,
-            b"incr" => flags.incr = true,
+        let flag = match arg.len() {
+            2 if is(arg, "nx") => &mut flags.nx,
+            2 if is(arg, "xx") => &mut flags.xx,
+            2 if is(arg, "gt") => &mut flags.gt,
+            2 if is(arg, "lt") => &mut flags.lt,
+            2 if is(arg, "ch") => &mut flags.ch,
+            4 if is(arg, "incr") => &mut flags.incr,
             _ => break,
-        }
+        };
+        *flag = true;
         at += 1;
     }
     let pairs = &args[at..];

@@ -154,6 +154,10 @@ impl<V, K: DictKey> Dict<V, K> {
 
     fn insert_new(&mut self, h: u64, key: K, value: V) {
         let slot = self.take_free_slot();
+        self.place(h, slot, key, value);
+    }
+
+    fn place(&mut self, h: u64, slot: u32, key: K, value: V) {
         self.slots[slot as usize] = Some((key, value));
         let slots = &self.slots;
         self.index.insert_unique(h, slot, |&s| {
@@ -165,6 +169,15 @@ impl<V, K: DictKey> Dict<V, K> {
                     .borrow(),
             )
         });
+    }
+
+    /// Inserts a key the caller knows is absent; returns its slot.
+    pub fn insert_absent(&mut self, key: K, value: V) -> usize {
+        let h = hash(key.borrow());
+        debug_assert!(self.slot_with_hash(h, key.borrow()).is_none());
+        let slot = self.take_free_slot();
+        self.place(h, slot, key, value);
+        slot as usize
     }
 
     /// Returns the value for `key`, inserting `make()` first when absent.
@@ -180,6 +193,12 @@ impl<V, K: DictKey> Dict<V, K> {
     }
 
     pub fn remove_entry(&mut self, key: &[u8]) -> Option<(K, V)> {
+        self.remove_from_slot(key).map(|(_, entry)| entry)
+    }
+
+    /// `remove_entry` that also says which slot the entry had, for structures that
+    /// refer to entries by slot.
+    pub fn remove_from_slot(&mut self, key: &[u8]) -> Option<(usize, (K, V))> {
         let slots = &self.slots;
         let found = self
             .index
@@ -190,7 +209,7 @@ impl<V, K: DictKey> Dict<V, K> {
             })
             .ok()?;
         let (slot, _) = found.remove();
-        self.free_slot(slot)
+        self.free_slot(slot).map(|entry| (slot as usize, entry))
     }
 
     /// The lowest free slot, or a new one at the end. Slots past the end (left behind when
@@ -284,6 +303,11 @@ impl<V, K: DictKey> Dict<V, K> {
     /// Number of slots, used or not: the exclusive upper bound of scan cursors.
     pub fn slot_count(&self) -> usize {
         self.slots.len()
+    }
+
+    /// The key in `slot`, which must be in use.
+    pub fn key_at(&self, slot: usize) -> &K {
+        &self.slots[slot].as_ref().expect("slot is in use").0
     }
 
     /// The entry in `slot`, if the slot is in use.
