@@ -71,7 +71,7 @@ async fn run(raft: Raft, mut rx: mpsc::UnboundedReceiver<Pending>) {
         let entry = if single {
             requests.into_iter().next().expect("one write")
         } else {
-            Request::Batch(requests)
+            Request::Batch(requests.into())
         };
         // Proposed here, in queue order; only the wait for the outcome runs on its own.
         match raft.client_write_ff(entry).await {

@@ -5,6 +5,7 @@ use crate::protocol::Reply;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use std::io::Cursor;
+use std::sync::Arc;
 
 /// A member of the cluster as Raft stores it: its name and how to reach it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,7 +56,8 @@ pub enum Request {
     /// index covers every write acknowledged before it led.
     Barrier,
     /// Writes of several clients proposed together (group commit), applied in order.
-    Batch(Vec<Request>),
+    /// Shared, so handing an entry to each replication stream copies no writes.
+    Batch(Arc<[Request]>),
     /// Names the cluster: proposed once, right after bootstrap; the first one applied
     /// wins, so a node can tell its own cluster from another.
     ClusterId(String),
