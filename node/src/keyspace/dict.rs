@@ -119,13 +119,15 @@ impl<V, K: DictKey> Dict<V, K> {
 
     /// Inserts or replaces; returns the previous value.
     pub fn insert(&mut self, key: K, value: V) -> Option<V> {
+        self.insert_in_slot(key, value).1
+    }
+
+    /// `insert` that also says which slot holds the entry, with the one lookup.
+    pub fn insert_in_slot(&mut self, key: K, value: V) -> (usize, Option<V>) {
         let h = hash(key.borrow());
         match self.replace(h, key.borrow(), value) {
-            Ok(old) => Some(old),
-            Err(value) => {
-                self.insert_new(h, key, value);
-                None
-            }
+            Ok((slot, old)) => (slot as usize, Some(old)),
+            Err(value) => (self.insert_new(h, key, value) as usize, None),
         }
     }
 
@@ -133,7 +135,7 @@ impl<V, K: DictKey> Dict<V, K> {
     pub fn upsert(&mut self, key: &[u8], value: V) -> Option<V> {
         let h = hash(key);
         match self.replace(h, key, value) {
-            Ok(old) => Some(old),
+            Ok((_, old)) => Some(old),
             Err(value) => {
                 self.insert_new(h, K::from_slice(key), value);
                 None
@@ -142,22 +144,18 @@ impl<V, K: DictKey> Dict<V, K> {
     }
 
     /// Replaces the value of an existing key; hands `value` back when the key is absent.
-    fn replace(&mut self, h: u64, key: &[u8], value: V) -> Result<V, V> {
+    fn replace(&mut self, h: u64, key: &[u8], value: V) -> Result<(u32, V), V> {
         let Some(slot) = self.slot_with_hash(h, key) else {
             return Err(value);
         };
         let (_, existing) = self.slots[slot as usize]
             .as_mut()
             .expect("indexed slot is full");
-        Ok(std::mem::replace(existing, value))
+        Ok((slot, std::mem::replace(existing, value)))
     }
 
-    fn insert_new(&mut self, h: u64, key: K, value: V) {
+    fn insert_new(&mut self, h: u64, key: K, value: V) -> u32 {
         let slot = self.take_free_slot();
-        self.place(h, slot, key, value);
-    }
-
-    fn place(&mut self, h: u64, slot: u32, key: K, value: V) {
         self.slots[slot as usize] = Some((key, value));
         let slots = &self.slots;
         self.index.insert_unique(h, slot, |&s| {
@@ -169,15 +167,7 @@ impl<V, K: DictKey> Dict<V, K> {
                     .borrow(),
             )
         });
-    }
-
-    /// Inserts a key the caller knows is absent; returns its slot.
-    pub fn insert_absent(&mut self, key: K, value: V) -> usize {
-        let h = hash(key.borrow());
-        debug_assert!(self.slot_with_hash(h, key.borrow()).is_none());
-        let slot = self.take_free_slot();
-        self.place(h, slot, key, value);
-        slot as usize
+        slot
     }
 
     /// Returns the value for `key`, inserting `make()` first when absent.

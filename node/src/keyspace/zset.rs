@@ -32,31 +32,31 @@ impl ZSet {
     /// as 0, as Redis's compact encoding (what small sorted sets use) does.
     pub fn insert(&mut self, member: Bytes, score: f64) -> bool {
         let score = score + 0.0;
-        if let Some(slot) = self.scores.slot_index(&member) {
-            self.rescore(slot, score);
-            return false;
+        let (slot, old) = self.scores.insert_in_slot(member, score);
+        match old {
+            None => self.order.insert(&self.scores, Entry::new(score, slot)),
+            Some(old) => self.reorder(slot, old, score),
         }
-        let slot = self.scores.insert_absent(member, score);
-        self.order.insert(&self.scores, Entry::new(score, slot));
-        true
+        old.is_none()
     }
 
     /// Changes the score of a member already in the set; false when it is not.
     pub fn set_score(&mut self, member: &[u8], score: f64) -> bool {
+        let score = score + 0.0;
         let Some(slot) = self.scores.slot_index(member) else {
             return false;
         };
-        self.rescore(slot, score + 0.0);
-        true
-    }
-
-    /// Moves the member in `slot` to `score`.
-    fn rescore(&mut self, slot: usize, score: f64) {
         let current = self
             .scores
             .value_at_mut(slot)
-            .expect("rescored slot is in use");
+            .expect("found slot is in use");
         let old = std::mem::replace(current, score);
+        self.reorder(slot, old, score);
+        true
+    }
+
+    /// Moves the member in `slot`, whose dict score is already `score`, from `old`.
+    fn reorder(&mut self, slot: usize, old: f64, score: f64) {
         if old != score {
             self.order
                 .rescore(&self.scores, Entry::new(old, slot), score);
