@@ -68,7 +68,7 @@ impl RaftNode {
     /// joins when asked to and there is no state yet.
     pub async fn start(args: &NodeArgs, store: Arc<Mutex<Store>>) -> anyhow::Result<Arc<RaftNode>> {
         std::fs::create_dir_all(&args.raft_dir)?;
-        let db = sled::open(args.raft_dir.join("sled"))?;
+        let db = log_store::open_db(&args.raft_dir.join("sled"))?;
         let log = LogStore::open(&db)?;
         let me = advertised_member(args, log.incarnation()?)?;
         let id = node_id(&me.name);
