@@ -145,8 +145,11 @@ pub fn init_with(
         }
         None => None,
     };
+    // Filtered like the writers: an unfiltered layer makes every callsite interesting, and
+    // openraft's debug spans were then built for each call (3% of a node's CPU under load).
+    let sampling = sampling.map(|s| SamplingLayer::new(s).with_filter(filter(level)));
     tracing_subscriber::registry()
-        .with(sampling.map(SamplingLayer::new))
+        .with(sampling)
         .with(stdout)
         .with(file)
         .try_init()?;
