@@ -279,7 +279,7 @@ fn compare(members: &Dict<f64>, entry: Entry, probe: &Probe) -> Ordering {
 }
 
 /// Entries per chunk of the order: a chunk splits in two past twice this.
-const CHUNK: usize = 128;
+const CHUNK: usize = 256;
 
 /// The (score, member) order as a list of sorted chunks (a "sorted list"): inserts and
 /// removes shift at most one chunk, and a rank is the sizes of the chunks before plus a
@@ -410,25 +410,60 @@ impl Order {
         let i = self
             .chunks
             .partition_point(|c| below(c.last().expect("chunks are never empty")));
-        let before: usize = self.chunks[..i].iter().map(Vec::len).sum();
-        before + self.chunks.get(i).map_or(0, |c| c.partition_point(below))
+        self.entries_before(i) + self.chunks.get(i).map_or(0, |c| c.partition_point(below))
+    }
+
+    /// How many entries the chunks before chunk `i` hold, summed from the nearer end of the
+    /// list.
+    fn entries_before(&self, i: usize) -> usize {
+        if i <= self.chunks.len() / 2 {
+            self.chunks[..i].iter().map(Vec::len).sum()
+        } else {
+            self.len - self.chunks[i..].iter().map(Vec::len).sum::<usize>()
+        }
+    }
+
+    /// The chunk holding rank `rank` (below the length) and the rank's offset in it.
+    fn locate(&self, rank: usize) -> (usize, usize) {
+        self.locate_from(rank, 0, 0)
+    }
+
+    /// `locate`, walking forward from chunk `i` (whose first rank is `start`, not above
+    /// `rank`) or back from the end, whichever is nearer: the ends of the order and ranks
+    /// just past a known one are O(1) away.
+    fn locate_from(&self, rank: usize, mut i: usize, mut start: usize) -> (usize, usize) {
+        if rank - start < self.len - rank {
+            while rank >= start + self.chunks[i].len() {
+                start += self.chunks[i].len();
+                i += 1;
+            }
+        } else {
+            i = self.chunks.len() - 1;
+            start = self.len - self.chunks[i].len();
+            while rank < start {
+                i -= 1;
+                start -= self.chunks[i].len();
+            }
+        }
+        (i, rank - start)
     }
 
     /// Entries with ranks in `lo..hi`, as a reversible iterator over chunk slices.
     fn slice(&self, lo: usize, hi: usize) -> impl DoubleEndedIterator<Item = &Entry> {
-        let mut parts = Vec::new();
-        let mut start = 0;
-        for chunk in &self.chunks {
-            let end = start + chunk.len();
-            if start >= hi {
-                break;
-            }
-            if end > lo {
-                parts.push(&chunk[lo.saturating_sub(start)..hi.min(end) - start]);
-            }
-            start = end;
-        }
-        parts.into_iter().flatten()
+        let hi = hi.min(self.len);
+        let (chunks, from, to) = if lo < hi {
+            let (first, from) = self.locate(lo);
+            let (last, at) = self.locate_from(hi - 1, first, lo - from);
+            (&self.chunks[first..=last], from, at + 1)
+        } else {
+            (&self.chunks[..0], 0, 0)
+        };
+        let count = chunks.len();
+        chunks.iter().enumerate().flat_map(move |(k, chunk)| {
+            let start = if k == 0 { from } else { 0 };
+            let end = if k + 1 == count { to } else { chunk.len() };
+            &chunk[start..end]
+        })
     }
 }
 
@@ -546,6 +581,21 @@ mod tests {
             .map(|(_, m)| m.clone())
             .collect();
         assert_eq!(window, model_window);
+        for _ in 0..200 {
+            let lo = rng.gen_range(0..expected.len() + 10);
+            let hi = rng.gen_range(0..expected.len() + 10);
+            let got: Vec<_> = zset.by_rank(lo, hi).map(|(m, _)| m.clone()).collect();
+            let want: Vec<_> = expected[lo.min(hi).min(expected.len())..hi.min(expected.len())]
+                .iter()
+                .map(|(_, m)| m.clone())
+                .collect();
+            assert_eq!(got, want, "ranks {lo}..{hi}");
+            let back: Vec<_> = zset.by_rank(lo, hi).rev().map(|(m, _)| m.clone()).collect();
+            assert!(
+                back.iter().eq(want.iter().rev()),
+                "ranks {lo}..{hi} reversed"
+            );
+        }
         let range = ScoreRange {
             min: 10.0,
             max: 20.0,
