@@ -456,23 +456,24 @@ mod tests {
         assert!(reply.await.expect("the vote is answered").vote_granted);
     }
 
-    #[tokio::test]
-    async fn clients_made_one_after_another_share_one_connection() {
-        let (addr, accepted) = fake_peer(false).await;
+    /// How many connections the peer accepted while `votes` clients, one after another,
+    /// each had a vote answered.
+    async fn connections_for_votes(close_after_one: bool, votes: usize) -> usize {
+        let (addr, accepted) = fake_peer(close_after_one).await;
         let mut network = Network::new(None);
-        for _ in 0..20 {
+        for _ in 0..votes {
             vote_through_new_client(&mut network, &addr).await;
         }
-        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
+        accepted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    #[tokio::test]
+    async fn clients_made_one_after_another_share_one_connection() {
+        assert_eq!(connections_for_votes(false, 20).await, 1);
     }
 
     #[tokio::test]
     async fn a_pooled_connection_the_peer_closed_is_replaced_without_an_error() {
-        let (addr, accepted) = fake_peer(true).await;
-        let mut network = Network::new(None);
-        for _ in 0..5 {
-            vote_through_new_client(&mut network, &addr).await;
-        }
-        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 5);
+        assert_eq!(connections_for_votes(true, 5).await, 5);
     }
 }
