@@ -14,17 +14,23 @@ wait_port() {
   return 1
 }
 
-# rps PORT TEST [extra redis-benchmark args…]: requests per second of one test.
+# rps PORT TEST [extra redis-benchmark args…]: requests per second of one test. The row is
+# picked by the test's name: LRANGE_* tests print the row of their filler ("LPUSH (needed to
+# benchmark LRANGE)") first.
 rps() {
   local port=$1 test=$2
   shift 2
   redis-benchmark -p "$port" -t "$test" --csv -q "$@" 2>/dev/null |
-    awk -F'","' 'NR>1 {gsub(/"/,"",$2); print $2; exit}'
+    awk -F, -v name="${test^^}" 'NR>1 {gsub(/"/,""); split($1,w," "); if (w[1]==name) {print $2; exit}}'
 }
 
-# rss_kb PID: resident memory of a process.
+# rss_kb PID: resident memory of a process; fails instead of printing something that is
+# not a number (a process gone, a ps that printed nothing).
 rss_kb() {
-  ps -o rss= -p "$1" | tr -d ' '
+  local kb
+  kb=$(ps -o rss= -p "$1" | tr -d ' ')
+  [[ $kb =~ ^[0-9]+$ ]] || { echo "cannot read the resident memory of pid $1" >&2; return 1; }
+  echo "$kb"
 }
 
 ratio() {
