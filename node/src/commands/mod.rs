@@ -226,11 +226,16 @@ fn all_specs() -> impl Iterator<Item = &'static CommandSpec> {
 /// The longest command name looked up; longer names are unknown without a lookup.
 const MAX_NAME_LEN: usize = 32;
 
-/// The table, by lower-case name. Hashed with hashbrown's fast default hasher: the keys
-/// are our fixed names, so a client cannot grow collision chains in it.
-pub fn table() -> &'static HashMap<&'static str, &'static CommandSpec> {
-    static TABLE: OnceLock<HashMap<&'static str, &'static CommandSpec>> = OnceLock::new();
-    TABLE.get_or_init(|| all_specs().map(|spec| (spec.name, spec)).collect())
+/// The table, by lower-case name, as bytes so a lookup needs no UTF-8 check. Hashed with
+/// hashbrown's fast default hasher: the keys are our fixed names, so a client cannot grow
+/// collision chains in it.
+pub fn table() -> &'static HashMap<&'static [u8], &'static CommandSpec> {
+    static TABLE: OnceLock<HashMap<&'static [u8], &'static CommandSpec>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        all_specs()
+            .map(|spec| (spec.name.as_bytes(), spec))
+            .collect()
+    })
 }
 
 /// Looks a command up by the name the client typed (any case), lower-casing it on the
@@ -240,7 +245,7 @@ pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
     let lower = lower.get_mut(..name.len())?;
     lower.copy_from_slice(name);
     lower.make_ascii_lowercase();
-    table().get(std::str::from_utf8(lower).ok()?).copied()
+    table().get(&*lower).copied()
 }
 
 /// A resolved call: the spec to run (a subcommand's, for containers) or the error to answer.

@@ -18,6 +18,8 @@ const MAX_INLINE_LEN: usize = 64 * 1024;
 /// enough for AUTH and HELLO, too little to make the node reserve memory for it.
 const UNAUTHENTICATED_MAX_MULTIBULK_LEN: i64 = 10;
 const UNAUTHENTICATED_MAX_BULK_LEN: i64 = 16 * 1024;
+/// The largest argument vector [`RequestParser::recycle`] keeps.
+const RECYCLED_ARGS_MAX: usize = 64;
 /// Bulk arguments at least this long are split off the read buffer instead of copied.
 const ZERO_COPY_MIN: usize = 32 * 1024;
 
@@ -30,6 +32,7 @@ pub struct ProtocolError(pub String);
 #[derive(Debug, Default)]
 pub struct RequestParser {
     remaining: usize,
+    /// The request being parsed; between requests, a spent one's vector kept for the next.
     args: Vec<Bytes>,
     /// The client must authenticate first: only small requests are accepted.
     unauthenticated: bool,
@@ -38,6 +41,15 @@ pub struct RequestParser {
 impl RequestParser {
     pub fn set_authenticated(&mut self, authenticated: bool) {
         self.unauthenticated = !authenticated;
+    }
+
+    /// Takes back a request's vector once it has run, so the next request does not
+    /// allocate one. A vector grown for a huge request is dropped rather than kept per client.
+    pub fn recycle(&mut self, mut args: Vec<Bytes>) {
+        if args.capacity() <= RECYCLED_ARGS_MAX && self.args.capacity() == 0 {
+            args.clear();
+            self.args = args;
+        }
     }
 }
 
@@ -66,27 +78,51 @@ pub fn parse_request(
             return Ok(Some(Vec::new()));
         }
         parser.remaining = count as usize;
-        parser.args = Vec::with_capacity(parser.remaining.min(1024));
+        parser.args.reserve(parser.remaining.min(1024));
     }
+    // Consumed bytes are counted here and cut from `buf` once, not argument by argument.
+    let mut at = 0;
     while parser.remaining > 0 {
-        match parse_bulk(buf, parser.unauthenticated)? {
-            Some(arg) => {
-                parser.args.push(arg);
-                parser.remaining -= 1;
+        let (header, len) = match bulk_at(&buf[at..], parser.unauthenticated)? {
+            Bulk::Ready { header, len } => (header, len),
+            Bulk::Incomplete { wanted } => {
+                buf.advance(at);
+                buf.reserve(wanted.saturating_sub(buf.len()));
+                return Ok(None);
             }
-            None => return Ok(None),
-        }
+        };
+        let arg = if len >= ZERO_COPY_MIN {
+            buf.advance(at + header);
+            at = 0;
+            buf.split_to(len).freeze()
+        } else {
+            at += header + len;
+            Bytes::copy_from_slice(&buf[at - len..at])
+        };
+        // Redis skips the two bytes after the payload without checking they are CRLF; so do we.
+        at += 2;
+        parser.args.push(arg);
+        parser.remaining -= 1;
     }
+    buf.advance(at);
     Ok(Some(std::mem::take(&mut parser.args)))
 }
 
-/// Parses `$<len>\r\n<data>\r\n`, leaving `buf` untouched when it is incomplete.
-fn parse_bulk(buf: &mut BytesMut, unauthenticated: bool) -> Result<Option<Bytes>, ProtocolError> {
+/// A bulk at the front of the unconsumed input.
+enum Bulk {
+    /// `$<len>\r\n` is `header` bytes long; the payload and its CRLF have all arrived.
+    Ready { header: usize, len: usize },
+    /// More bytes are needed: `wanted` in all once the length is known, else zero.
+    Incomplete { wanted: usize },
+}
+
+/// Where `$<len>\r\n<data>\r\n` at the front of `buf` lies, once it has all arrived.
+fn bulk_at(buf: &[u8], unauthenticated: bool) -> Result<Bulk, ProtocolError> {
     let Some(newline) = line_end(buf, b'\r', "too big bulk count string")? else {
-        return Ok(None);
+        return Ok(Bulk::Incomplete { wanted: 0 });
     };
     if buf.len() < newline + 2 {
-        return Ok(None);
+        return Ok(Bulk::Incomplete { wanted: 0 });
     }
     if buf[0] != b'$' {
         return Err(ProtocolError(format!(
@@ -100,23 +136,13 @@ fn parse_bulk(buf: &mut BytesMut, unauthenticated: bool) -> Result<Option<Bytes>
     if len > UNAUTHENTICATED_MAX_BULK_LEN && unauthenticated {
         return Err(ProtocolError("unauthenticated bulk length".into()));
     }
-    let len = len as usize;
-    let header = newline + 2;
-    // Redis skips the two bytes after the payload without checking they are CRLF; so do we.
+    let (header, len) = (newline + 2, len as usize);
     if buf.len() < header + len + 2 {
-        buf.reserve(header + len + 2 - buf.len());
-        return Ok(None);
+        return Ok(Bulk::Incomplete {
+            wanted: header + len + 2,
+        });
     }
-    buf.advance(header);
-    let arg = if len >= ZERO_COPY_MIN {
-        buf.split_to(len).freeze()
-    } else {
-        let arg = Bytes::copy_from_slice(&buf[..len]);
-        buf.advance(len);
-        arg
-    };
-    buf.advance(2);
-    Ok(Some(arg))
+    Ok(Bulk::Ready { header, len })
 }
 
 /// Takes a `*<n>\r\n` line, returning its number (`None` inside when it is not one).
@@ -292,6 +318,31 @@ mod tests {
             }
         }
         assert_eq!(got.unwrap(), vec![Bytes::from("GET"), Bytes::from("hello")]);
+    }
+
+    #[test]
+    fn pipelined_requests_around_a_zero_copy_argument_parse_alike_however_split() {
+        let mut input = b"*2\r\n$3\r\nGET\r\n$1\r\na\r\n".to_vec();
+        input.extend_from_slice(format!("*3\r\n$3\r\nSET\r\n${ZERO_COPY_MIN}\r\n").as_bytes());
+        input.extend(std::iter::repeat_n(b'x', ZERO_COPY_MIN));
+        input.extend_from_slice(b"\r\n$1\r\nv\r\n*1\r\n$4\r\nPING\r\n");
+        let whole = parse_all(&input).unwrap();
+        assert_eq!(whole.len(), 3);
+        assert_eq!(whole[1][1].len(), ZERO_COPY_MIN);
+        assert_eq!(whole[1][2], Bytes::from("v"));
+        assert_eq!(whole[2], vec![Bytes::from("PING")]);
+
+        let mut parser = RequestParser::default();
+        let mut buf = BytesMut::new();
+        let mut bytewise = Vec::new();
+        for &b in &input {
+            buf.extend_from_slice(&[b]);
+            while let Some(req) = parse_request(&mut parser, &mut buf).unwrap() {
+                bytewise.push(req.clone());
+                parser.recycle(req);
+            }
+        }
+        assert_eq!(bytewise, whole);
     }
 
     #[test]

@@ -110,9 +110,13 @@ impl Session {
                         return Ok(());
                     }
                     self.shared.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                    // Per read, as Redis's `lastinteraction`: a pipeline reads the clock once.
+                    self.handle.meta.lock().last_active = Instant::now();
                     self.rbuf.reserve(READ_CHUNK);
                 }
-                Some(push) = self.pushes.recv() => self.write_push(push),
+                // Polling the queue costs as much as a small command; only a client with
+                // subscriptions, or messages still queued from them, can get pushes.
+                Some(push) = self.pushes.recv(), if self.may_get_pushes() => self.write_push(push),
                 _ = handle.kill.notified() => return Ok(()),
             }
         }
@@ -184,6 +188,7 @@ impl Session {
                     self.reply(reply);
                 }
             }
+            self.parser.recycle(args);
             if self.wbuf.len() >= FLUSH_AT {
                 return None;
             }
@@ -243,6 +248,12 @@ impl Session {
 
     fn reply(&mut self, reply: Reply) {
         reply.encode(self.resp3, &mut self.wbuf);
+    }
+
+    fn may_get_pushes(&self) -> bool {
+        !self.channels.is_empty()
+            || !self.patterns.is_empty()
+            || self.subscriber.pending.has_queued()
     }
 
     /// Moves queued pub/sub messages into the write buffer; a client over its output
@@ -322,9 +333,7 @@ impl Session {
     }
 
     fn note_command(&self, spec: &CommandSpec) {
-        let mut meta = self.handle.meta.lock();
-        meta.last_active = Instant::now();
-        meta.last_command = spec.name;
+        self.handle.meta.lock().last_command = spec.name;
     }
 
     /// Rules that hold before any command runs: authentication and subscribed mode.

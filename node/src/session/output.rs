@@ -151,7 +151,7 @@ impl Pending {
         }
         let queued = self.queued.fetch_add(cost, Ordering::Relaxed) + cost;
         let total = queued + self.unwritten.load(Ordering::Relaxed);
-        if self.breaks(limit, total, Instant::now()) {
+        if self.breaks(limit, total, Instant::now) {
             self.overrun.store(true, Ordering::Relaxed);
             self.wake.notify_one();
         }
@@ -163,13 +163,19 @@ impl Pending {
         self.queued.fetch_sub(cost, Ordering::Relaxed);
     }
 
+    /// Whether messages are queued that the session has not taken yet.
+    pub fn has_queued(&self) -> bool {
+        self.queued.load(Ordering::Relaxed) > 0
+    }
+
     pub fn is_overrun(&self) -> bool {
         self.overrun.load(Ordering::Relaxed)
     }
 
     /// Redis's `checkClientOutputBufferLimits`: the hard limit breaks at once, the soft
-    /// one after being exceeded continuously for longer than its seconds.
-    fn breaks(&self, limit: OutputLimit, total: usize, now: Instant) -> bool {
+    /// one after being exceeded continuously for longer than its seconds. The clock is
+    /// read only for the soft limit: this runs on every flush, and most clients have none.
+    fn breaks(&self, limit: OutputLimit, total: usize, now: impl FnOnce() -> Instant) -> bool {
         let total = total as u64;
         if limit.hard > 0 && total >= limit.hard {
             return true;
@@ -182,6 +188,7 @@ impl Pending {
             *since = None;
             return false;
         }
+        let now = now();
         let started = *since.get_or_insert(now);
         now.duration_since(started) > Duration::from_secs(limit.soft_seconds)
     }
@@ -190,7 +197,7 @@ impl Pending {
     fn check(&self, limit: OutputLimit, unwritten: usize) -> bool {
         self.unwritten.store(unwritten, Ordering::Relaxed);
         let total = unwritten + self.queued.load(Ordering::Relaxed);
-        if self.breaks(limit, total, Instant::now()) {
+        if self.breaks(limit, total, Instant::now) {
             self.overrun.store(true, Ordering::Relaxed);
         }
         self.is_overrun()
@@ -312,9 +319,9 @@ mod tests {
             soft_seconds: 1,
         };
         let start = Instant::now();
-        assert!(!pending.breaks(limit, 20, start));
-        assert!(!pending.breaks(limit, 20, start + Duration::from_millis(900)));
-        assert!(pending.breaks(limit, 20, start + Duration::from_millis(1100)));
-        assert!(!pending.breaks(limit, 5, start + Duration::from_millis(1200)));
+        assert!(!pending.breaks(limit, 20, || start));
+        assert!(!pending.breaks(limit, 20, || start + Duration::from_millis(900)));
+        assert!(pending.breaks(limit, 20, || start + Duration::from_millis(1100)));
+        assert!(!pending.breaks(limit, 5, || start + Duration::from_millis(1200)));
     }
 }
