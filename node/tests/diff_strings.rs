@@ -309,6 +309,31 @@ fn integer_counters_match_redis() {
 }
 
 #[test]
+fn a_refused_incr_does_not_abort_watch_and_an_incr_keeps_the_ttl() {
+    let mut d = Diff::start();
+    d.script(
+        r#"
+        SET text abc
+        WATCH text
+        INCR text
+        INCRBY text 5
+        MULTI
+        PING
+        EXEC
+        SET n 5
+        PEXPIRE n 100000
+        WATCH n
+        INCR n
+        MULTI
+        PING
+        EXEC
+        GET n
+        TTL n
+        "#,
+    );
+}
+
+#[test]
 fn incrbyfloat_matches_redis() {
     let mut d = Diff::start();
     d.script(

@@ -77,16 +77,13 @@ fn db_and_rng<'a>(exec: &'a mut Exec) -> (&'a mut Db, &'a mut StdRng) {
 
 fn sadd(exec: &mut Exec, args: &[Bytes]) -> Result<Reply, CommandError> {
     let now = exec.now_ms;
-    let db = exec.db();
-    let current = db.read::<Set>(&args[1], now)?;
-    if current.is_some_and(|set| args[2..].iter().all(|m| set.contains_key(m))) {
-        return Ok(Reply::Int(0));
-    }
-    let set = db.write_or_create::<Set>(&args[1], now)?;
-    let added = args[2..]
-        .iter()
-        .filter(|m| set.upsert(m, ()).is_none())
-        .count();
+    let added = exec.db().update::<Set, _>(&args[1], now, |set, _| {
+        let added = args[2..]
+            .iter()
+            .filter(|m| set.upsert(m, ()).is_none())
+            .count();
+        Ok((added, added > 0))
+    })?;
     Ok(Reply::Int(added as i64))
 }
 

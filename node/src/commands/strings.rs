@@ -491,14 +491,16 @@ fn decrby(exec: &mut Exec, args: &[Bytes]) -> Result<Reply, CommandError> {
 /// key keeps its TTL.
 fn incr_by(exec: &mut Exec, key: &Bytes, delta: i64) -> Result<Reply, CommandError> {
     let now = exec.now_ms;
-    let db = exec.db();
-    let current = match db.read::<Str>(key, now)? {
-        Some(text) => parse_i64(text.as_bytes())?,
-        None => 0,
-    };
-    let value = current.checked_add(delta).ok_or(CommandError::Overflow)?;
-    let mut digits = itoa::Buffer::new();
-    overwrite(db, key, digits.format(value).as_bytes().into(), now);
+    let value = exec.db().update::<Str, _>(key, now, |text, existed| {
+        let current = if existed {
+            parse_i64(text.as_bytes())?
+        } else {
+            0
+        };
+        let value = current.checked_add(delta).ok_or(CommandError::Overflow)?;
+        *text = itoa::Buffer::new().format(value).as_bytes().into();
+        Ok((value, true))
+    })?;
     Ok(Reply::Int(value))
 }
 

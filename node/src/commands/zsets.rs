@@ -302,18 +302,19 @@ fn zadd_one(
 ) -> Result<Reply, CommandError> {
     let score = parse_score(score).ok_or(CommandError::NotFloat)?;
     let now = exec.now_ms;
-    let db = exec.db();
-    let current = db.read::<ZSet>(key, now)?;
-    if current.is_none() && flags.xx {
-        return Ok(reply_zadd(flags, []));
-    }
     // As in the general path, nothing is written (WATCH sees no change) unless the
     // member changes.
-    let decided = decide(current.and_then(|z| z.score(member)), score, flags)?;
-    if decided.0.changes() {
-        apply(db.write_or_create::<ZSet>(key, now)?, member, &decided);
-    }
-    Ok(reply_zadd(flags, [decided]))
+    exec.db().update::<ZSet, _>(key, now, |zset, existed| {
+        if !existed && flags.xx {
+            return Ok((reply_zadd(flags, []), false));
+        }
+        let decided = decide(zset.score(member), score, flags)?;
+        let changes = decided.0.changes();
+        if changes {
+            apply(zset, member, &decided);
+        }
+        Ok((reply_zadd(flags, [decided]), changes))
+    })
 }
 
 /// Carries out one pair's decision.

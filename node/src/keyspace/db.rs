@@ -179,6 +179,34 @@ impl Db {
         T::of_mut(&mut entry.value)
     }
 
+    /// Reads and, if `change` decides to, writes the value at `key` as `T`, with one lookup
+    /// of the key. `change` gets the value (an empty one when the key is missing) and
+    /// whether the key existed, and returns its result and whether it changed the value.
+    /// Only a change marks the key modified or creates it: a write that changes nothing
+    /// (SADD of members already there) is invisible to WATCH, as in Redis. An existing
+    /// key keeps its TTL.
+    pub fn update<T: Typed, R>(
+        &mut self,
+        key: &[u8],
+        now_ms: u64,
+        change: impl FnOnce(&mut T, bool) -> Result<(R, bool), CommandError>,
+    ) -> Result<R, CommandError> {
+        let Some(slot) = self.live_slot(key, now_ms) else {
+            let mut value = T::default();
+            let (result, changed) = change(&mut value, false)?;
+            if changed {
+                self.insert(key, Entry::new(value.into_value()));
+            }
+            return Ok(result);
+        };
+        let entry = self.entries.value_at_mut(slot).expect("live slot");
+        let (result, changed) = change(T::of_mut(&mut entry.value)?, true)?;
+        if changed {
+            self.touch_slot(key, Some(slot));
+        }
+        Ok(result)
+    }
+
     /// Inserts or replaces the whole entry (TTL included).
     pub fn insert(&mut self, key: impl AsRef<[u8]>, mut entry: Entry) -> Option<Entry> {
         let key = key.as_ref();
