@@ -36,10 +36,20 @@ pub static COMMANDS: &[CommandSpec] = &[
 
 /// The string at `key` for a read command, counted as a keyspace hit or miss.
 fn lookup_read(exec: &mut Exec, key: &[u8]) -> Result<Option<Bytes>, CommandError> {
+    read_str(exec, key, Str::to_bytes)
+}
+
+/// The string at `key` for a read command, as `read` makes of it, counted as a keyspace
+/// hit or miss.
+fn read_str<R>(
+    exec: &mut Exec,
+    key: &[u8],
+    read: impl FnOnce(&Str) -> R,
+) -> Result<Option<R>, CommandError> {
     let now = exec.now_ms;
     let found = match exec.db().get(key, now).map(|e| &e.value) {
         None => None,
-        Some(Value::Str(s)) => Some(Ok(s.to_bytes())),
+        Some(Value::Str(s)) => Some(Ok(read(s))),
         Some(_) => Some(Err(CommandError::WrongType)),
     };
     exec.count_lookup(found.is_some());
@@ -78,7 +88,15 @@ fn into_mut(value: Bytes) -> BytesMut {
 }
 
 fn get(exec: &mut Exec, args: &[Bytes]) -> Result<Reply, CommandError> {
-    Ok(Reply::bulk_opt(lookup_read(exec, &args[1])?))
+    Ok(read_str(exec, &args[1], bulk_reply)?.unwrap_or(Reply::Nil))
+}
+
+/// A string as a bulk reply; a short one is copied into the reply instead of a new `Bytes`.
+fn bulk_reply(value: &Str) -> Reply {
+    match value {
+        Str::Inline(inline) => Reply::ShortBulk(*inline),
+        Str::Shared(shared) => Reply::Bulk((**shared).clone()),
+    }
 }
 
 /// How an expiry option gives its time.
@@ -348,8 +366,8 @@ fn getex(exec: &mut Exec, args: &[Bytes]) -> Result<Reply, CommandError> {
 fn mget(exec: &mut Exec, args: &[Bytes]) -> Result<Reply, CommandError> {
     let values = args[1..]
         .iter()
-        .map(|key| match lookup_read(exec, key) {
-            Ok(Some(value)) => Reply::Bulk(value),
+        .map(|key| match read_str(exec, key, bulk_reply) {
+            Ok(Some(value)) => value,
             _ => Reply::Nil,
         })
         .collect();

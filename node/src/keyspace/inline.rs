@@ -36,6 +36,25 @@ impl Inline {
 }
 
 /// A key of the keyspace: inline when short, else one exact-size allocation.
+impl fmt::Debug for Inline {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&Bytes::copy_from_slice(self.as_bytes()), f)
+    }
+}
+
+impl Serialize for Inline {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(self.as_bytes())
+    }
+}
+
+impl<'de> Deserialize<'de> for Inline {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let bytes = Bytes::deserialize(d)?;
+        Inline::new(&bytes).ok_or_else(|| serde::de::Error::custom("inline string too long"))
+    }
+}
+
 #[derive(Clone, PartialEq, Eq)]
 pub enum Key {
     Inline(Inline),

@@ -13,7 +13,7 @@ pub mod zset;
 
 pub use db::{Db, Entry, Stats, Store, NUM_DBS};
 pub use dict::{Dict, DictKey};
-pub use inline::Key;
+pub use inline::{Inline, Key};
 pub use value::{Hash, List, Set, Str, Typed, Value};
 pub use watch::Watch;
 pub use zset::ZSet;

@@ -3,6 +3,7 @@
 //! Commands build a `Reply` without knowing the protocol; the encoder flattens RESP3-only
 //! types (maps, sets, doubles, booleans, pushes) the way Redis does for RESP2 clients.
 
+use crate::keyspace::Inline;
 use bytes::{BufMut, Bytes, BytesMut};
 use std::borrow::Cow;
 
@@ -14,6 +15,9 @@ pub enum Reply {
     Error(Cow<'static, str>),
     Int(i64),
     Bulk(Bytes),
+    /// A bulk string carried in the reply itself: a short value read from the store
+    /// (GET) is answered without allocating a `Bytes` for it.
+    ShortBulk(Inline),
     /// A missing value: `$-1` in RESP2, `_` in RESP3.
     Nil,
     /// A missing aggregate: `*-1` in RESP2, `_` in RESP3.
@@ -78,6 +82,7 @@ impl Reply {
             Reply::Error(e) => line(out, b'-', e.as_bytes()),
             Reply::Int(n) => int_line(out, b':', *n),
             Reply::Bulk(b) => bulk(out, b),
+            Reply::ShortBulk(b) => bulk(out, b.as_bytes()),
             Reply::Nil if resp3 => out.put_slice(b"_\r\n"),
             Reply::Nil => out.put_slice(b"$-1\r\n"),
             Reply::NilArray if resp3 => out.put_slice(b"_\r\n"),
