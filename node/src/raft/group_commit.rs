@@ -13,8 +13,9 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 const IN_FLIGHT: usize = 2;
 /// Most writes in one entry.
 const MAX_BATCH: usize = 1024;
-/// A batch stops growing past this many bytes, so entries stay far below a frame.
-const MAX_BATCH_BYTES: usize = 16 << 20;
+/// A batch stops growing past this many bytes: a follower must receive and flush an
+/// entry within openraft's replication timeout (the heartbeat interval).
+const MAX_BATCH_BYTES: usize = 1 << 20;
 
 pub type WriteError = RaftError<NodeId, ClientWriteError<NodeId, Member>>;
 type Pending = (Request, oneshot::Sender<Result<Response, WriteError>>);

@@ -30,6 +30,10 @@ use tracing::{debug, warn};
 /// Frames above this are refused: a peer sending more is broken or hostile.
 const MAX_FRAME: u32 = 1 << 30;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Bytes of entries one AppendEntries carries (one entry always goes): openraft 0.9
+/// times a replication RPC out after the heartbeat interval, and a follower lagging by
+/// hundreds of megabytes was sent them all at once, timed out and was sent them again.
+const MAX_APPEND_BYTES: usize = 4 << 20;
 /// Idle connections kept per peer: leadership checks run one at a time, beside one
 /// replication stream, so a few cover the steady state.
 const IDLE_PER_PEER: usize = 4;
@@ -76,8 +80,8 @@ async fn read_frame<T: DeserializeOwned>(stream: &mut TcpStream) -> std::io::Res
 }
 
 /// How many of `rpc`'s entries to send when all of them would take more than `limit`
-/// bytes (the peer refuses frames over `MAX_FRAME`, so an oversized message would be
-/// retried forever); `None` when they fit, or when one entry is all there is.
+/// bytes (an oversized message would time out, or pass `MAX_FRAME`, and be retried
+/// forever); `None` when they fit, or when one entry is all there is.
 fn entries_that_fit(rpc: &AppendEntriesRequest<TypeConfig>, limit: usize) -> Option<u64> {
     let sizes = rpc.entries.iter().map(|e| match &e.payload {
         EntryPayload::Normal(request) => request.encoded_bytes() + 64,
@@ -282,7 +286,7 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, Member, RaftError<NodeId>>> {
-        if let Some(hint) = entries_that_fit(&rpc, MAX_FRAME as usize / 2) {
+        if let Some(hint) = entries_that_fit(&rpc, MAX_APPEND_BYTES) {
             return Err(PayloadTooLarge::new_entries_hint(hint).into());
         }
         match self.call(RpcRequest::Append(rpc), option.hard_ttl()).await {
