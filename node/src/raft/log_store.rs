@@ -436,12 +436,7 @@ mod tests {
     /// from its tail when it can) must equal a read of sled alone.
     #[tokio::test]
     async fn reads_served_from_the_tail_equal_reads_from_sled() {
-        let dir = tempfile_dir("tail");
-        let db = sled::Config::new()
-            .path(&dir)
-            .temporary(true)
-            .open()
-            .unwrap();
+        let db = temporary_db("tail");
         let mut store = LogStore::open(&db).unwrap();
         let mut rng = rand::rngs::SmallRng::seed_from_u64(7);
         let (mut first, mut next, mut term) = (1u64, 1u64, 1u64);
@@ -494,12 +489,7 @@ mod tests {
 
     #[tokio::test]
     async fn purged_entries_are_deleted_in_the_background_and_again_at_the_next_open() {
-        let dir = tempfile_dir("purge");
-        let db = sled::Config::new()
-            .path(&dir)
-            .temporary(true)
-            .open()
-            .unwrap();
+        let db = temporary_db("purge");
         let mut store = LogStore::open(&db).unwrap();
         let entries: Vec<Entry> = (1..=100).map(|i| entry(1, i)).collect();
         store.blocking_append(entries.clone()).await.unwrap();
@@ -539,6 +529,15 @@ mod tests {
         drop(open_db(&new).unwrap());
         assert_eq!(existing_segment_size(&new), Some(SEGMENT_SIZE));
         std::fs::remove_dir_all(base).unwrap();
+    }
+
+    fn temporary_db(test: &str) -> sled::Db {
+        let dir = tempfile_dir(test);
+        sled::Config::new()
+            .path(dir)
+            .temporary(true)
+            .open()
+            .unwrap()
     }
 
     fn tempfile_dir(test: &str) -> std::path::PathBuf {
