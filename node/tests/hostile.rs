@@ -491,15 +491,7 @@ fn allow_open_files(count: u64) {
 fn start_with_open_files_limit(soft: u64) -> Proc {
     use std::os::unix::process::CommandExt;
     let port = free_port();
-    let mut command = std::process::Command::new(tinyredis_bin());
-    command.args([
-        "node",
-        "--standalone",
-        "--port",
-        &port.to_string(),
-        "--loglevel",
-        "warn",
-    ]);
+    let mut command = standalone_command(port);
     // SAFETY: only async-signal-safe calls between fork and exec.
     unsafe {
         command.pre_exec(move || {

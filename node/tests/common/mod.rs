@@ -54,18 +54,24 @@ pub fn tinyredis_bin() -> &'static str {
     env!("CARGO_BIN_EXE_tinyredis")
 }
 
+/// `tinyredis node --standalone` on `port`, logging warnings only, ready to spawn.
+pub fn standalone_command(port: u16) -> Command {
+    let mut command = Command::new(tinyredis_bin());
+    command.args([
+        "node",
+        "--standalone",
+        "--port",
+        &port.to_string(),
+        "--loglevel",
+        "warn",
+    ]);
+    command
+}
+
 /// Starts `tinyredis node --standalone` with extra flags.
 pub fn start_tinyredis(extra: &[&str]) -> Proc {
     let port = free_port();
-    let child = Command::new(tinyredis_bin())
-        .args([
-            "node",
-            "--standalone",
-            "--port",
-            &port.to_string(),
-            "--loglevel",
-            "warn",
-        ])
+    let child = standalone_command(port)
         .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
