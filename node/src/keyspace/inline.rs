@@ -35,7 +35,6 @@ impl Inline {
     }
 }
 
-/// A key of the keyspace: inline when short, else one exact-size allocation.
 impl fmt::Debug for Inline {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&Bytes::copy_from_slice(self.as_bytes()), f)
@@ -55,6 +54,7 @@ impl<'de> Deserialize<'de> for Inline {
     }
 }
 
+/// A key of the keyspace: inline when short, else one exact-size allocation.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Key {
     Inline(Inline),

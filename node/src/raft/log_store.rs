@@ -65,7 +65,8 @@ pub struct LogStore {
 /// The newest entries of the log, contiguous by index, as they are in sled.
 #[derive(Default)]
 struct Tail {
-    entries: VecDeque<Entry>,
+    /// Each entry with its size, which for a batch is a walk over all its writes.
+    entries: VecDeque<(Entry, usize)>,
     bytes: usize,
 }
 
@@ -78,11 +79,11 @@ fn entry_bytes(entry: &Entry) -> usize {
 
 impl Tail {
     fn first_index(&self) -> Option<u64> {
-        self.entries.front().map(|e| e.log_id.index)
+        self.entries.front().map(|(e, _)| e.log_id.index)
     }
 
     fn next_index(&self) -> Option<u64> {
-        self.entries.back().map(|e| e.log_id.index + 1)
+        self.entries.back().map(|(e, _)| e.log_id.index + 1)
     }
 
     fn push(&mut self, entry: Entry) {
@@ -92,16 +93,17 @@ impl Tail {
         {
             self.clear();
         }
-        self.bytes += entry_bytes(&entry);
-        self.entries.push_back(entry);
+        let size = entry_bytes(&entry);
+        self.bytes += size;
+        self.entries.push_back((entry, size));
         while self.bytes > TAIL_BYTES && self.entries.len() > 1 {
             self.pop_front();
         }
     }
 
     fn pop_front(&mut self) {
-        if let Some(entry) = self.entries.pop_front() {
-            self.bytes -= entry_bytes(&entry);
+        if let Some((_, size)) = self.entries.pop_front() {
+            self.bytes -= size;
         }
     }
 
@@ -113,8 +115,8 @@ impl Tail {
     /// Drops entries from `index` on.
     fn truncate(&mut self, index: u64) {
         while self.next_index().is_some_and(|next| next > index) {
-            let entry = self.entries.pop_back().expect("not empty");
-            self.bytes -= entry_bytes(&entry);
+            let (_, size) = self.entries.pop_back().expect("not empty");
+            self.bytes -= size;
         }
     }
 
@@ -135,7 +137,7 @@ impl Tail {
         Some(
             self.entries
                 .range(at(start)..at(end.max(start)))
-                .cloned()
+                .map(|(entry, _)| entry.clone())
                 .collect(),
         )
     }
