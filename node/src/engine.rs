@@ -66,9 +66,10 @@ impl Engine {
     pub async fn execute_pipeline(&self, db: usize, calls: &[Call], stale_ok: bool) -> Vec<Reply> {
         let Some(raft) = &self.raft else {
             let mut store = self.store.lock();
+            let now = now_ms();
             return calls
                 .iter()
-                .map(|call| run_local(&mut store, db, call.spec, &call.args))
+                .map(|call| run_local(&mut store, db, call.spec, &call.args, now))
                 .collect();
         };
         let mut replies = Vec::with_capacity(calls.len());
@@ -83,12 +84,13 @@ impl Engine {
     }
 
     async fn write_run(&self, raft: &RaftNode, db: usize, run: &[Call]) -> Vec<Reply> {
+        let now = now_ms();
         let requests = run
             .iter()
             .map(|call| Request::Command {
                 db,
                 args: call.args.clone(),
-                now_ms: now_ms(),
+                now_ms: now,
                 seed: rand::random(),
             })
             .collect();
@@ -120,13 +122,14 @@ impl Engine {
             }
         }
         let mut store = self.store.lock();
+        let now = now_ms();
         run.iter()
-            .map(|call| run_local(&mut store, db, call.spec, &call.args))
+            .map(|call| run_local(&mut store, db, call.spec, &call.args, now))
             .collect()
     }
 
     fn run_locally(&self, db: usize, spec: &'static CommandSpec, args: &[Bytes]) -> Reply {
-        run_local(&mut self.store.lock(), db, spec, args)
+        run_local(&mut self.store.lock(), db, spec, args, now_ms())
     }
 
     /// The store, locked, when this node runs data commands right here (standalone):
@@ -204,14 +207,16 @@ impl Engine {
     }
 }
 
-/// Runs one data command on a standalone node's store.
+/// Runs one data command on a standalone node's store at `now_ms`. Pipelined commands
+/// share one reading of the clock, as they share one in Redis's event loop iteration.
 pub fn run_local(
     store: &mut Store,
     db: usize,
     spec: &'static CommandSpec,
     args: &[Bytes],
+    now_ms: u64,
 ) -> Reply {
-    let mut exec = Exec::local(store, db, now_ms());
+    let mut exec = Exec::local(store, db, now_ms);
     commands::execute(spec, &mut exec, args)
 }
 

@@ -132,16 +132,27 @@ pub struct CommandTimer {
 
 impl CommandTimer {
     pub fn start(spec: &'static CommandSpec) -> Self {
+        Self::start_at(spec, Instant::now())
+    }
+
+    /// A timer that started at `started`: a pipeline starts each command's timer where the
+    /// previous one finished, which reads the clock once per command instead of twice (a
+    /// clock read cost as much as a tenth of a pipelined INCR).
+    pub fn start_at(spec: &'static CommandSpec, started: Instant) -> Self {
         let slots = command_slots();
         CommandTimer {
             slot: slots.by_spec.get(&spec_key(spec)).map(|&i| &slots.slots[i]),
-            started: Instant::now(),
+            started,
         }
     }
 
-    pub fn finish(self, reply: &Reply) {
-        let Some(slot) = self.slot else { return };
-        let took = self.started.elapsed();
+    /// Records the command and returns when it finished.
+    pub fn finish(self, reply: &Reply) -> Instant {
+        let finished = Instant::now();
+        let Some(slot) = self.slot else {
+            return finished;
+        };
+        let took = finished - self.started;
         slot.calls.fetch_add(1, Ordering::Relaxed);
         slot.nanos
             .fetch_add(took.as_nanos() as u64, Ordering::Relaxed);
@@ -150,6 +161,7 @@ impl CommandTimer {
         } else if slot.logged_write && REPLICATED.load(Ordering::Relaxed) {
             APPLY_LATENCY.observe(took.as_secs_f64());
         }
+        finished
     }
 }
 

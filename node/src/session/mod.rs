@@ -173,18 +173,21 @@ impl Session {
     ) -> Option<(&'static CommandSpec, Vec<Bytes>)> {
         let shared = self.shared.clone();
         let mut store = None;
+        let (mut now_ms, mut mark) = (0, Instant::now());
         loop {
             match self.admit(&args) {
                 Err(refused) => self.reply(refused),
                 Ok(spec) if !self.runs_locally(spec) => return Some((spec, args)),
                 Ok(spec) => {
-                    let Some(store) = store.get_or_insert_with(|| shared.engine.local_store())
-                    else {
+                    let Some(store) = store.get_or_insert_with(|| {
+                        now_ms = crate::engine::now_ms();
+                        shared.engine.local_store()
+                    }) else {
                         return Some((spec, args));
                     };
-                    let timer = crate::metrics::CommandTimer::start(spec);
-                    let reply = crate::engine::run_local(store, self.db, spec, &args);
-                    timer.finish(&reply);
+                    let timer = crate::metrics::CommandTimer::start_at(spec, mark);
+                    let reply = crate::engine::run_local(store, self.db, spec, &args, now_ms);
+                    mark = timer.finish(&reply);
                     self.reply(reply);
                 }
             }
