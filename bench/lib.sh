@@ -24,6 +24,31 @@ rps() {
     awk -F, -v name="${test^^}" 'NR>1 {gsub(/"/,""); split($1,w," "); if (w[1]==name) {print $2; exit}}'
 }
 
+# side_by_side PORT_A PORT_B TEST ROUNDS [redis-benchmark args…]: runs TEST against A and
+# B in turn, ROUNDS times each, and prints the median requests/s of A, of B and their
+# ratio A/B. One run of a pipelined test lasts a fraction of a second on two cores and
+# varies by ±15%; medians of interleaved runs keep a drift of the machine off the ratio.
+side_by_side() {
+  local a=$1 b=$2 test=$3 rounds=$4 ra=() rb=()
+  shift 4
+  for _ in $(seq 1 "$rounds"); do
+    ra+=("$(rps "$a" "$test" "$@")")
+    rb+=("$(rps "$b" "$test" "$@")")
+  done
+  python3 -c '
+import statistics, sys
+n = len(sys.argv) // 2
+a = statistics.median(float(x or 0) for x in sys.argv[1:n + 1])
+b = statistics.median(float(x or 0) for x in sys.argv[n + 1:])
+print(f"{a:.0f} {b:.0f} " + (f"{a / b:.2f}" if b else "n/a"))' "${ra[@]}" "${rb[@]}"
+}
+
+# requests_for PIPELINE REQUESTS: pipelined tests run 8x the requests, so they last about as
+# long as unpipelined ones.
+requests_for() {
+  if [ "$1" = 1 ]; then echo "$2"; else echo $(($2 * 8)); fi
+}
+
 # rss_kb PID: resident memory of a process; fails instead of printing something that is
 # not a number (a process gone, a ps that printed nothing).
 rss_kb() {
@@ -38,8 +63,10 @@ ratio() {
 }
 
 build_release() {
-  (cd "$(dirname "${BASH_SOURCE[0]}")/.." && cargo build --release -q -p tinyredis)
-  echo "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/target/release/tinyredis"
+  local repo
+  repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+  (cd "$repo" && cargo build --release -q -p tinyredis)
+  echo "${CARGO_TARGET_DIR:-$repo/target}/release/tinyredis"
 }
 
 # start_cluster BIN WORKDIR: three Raft nodes on free ports, node 1 bootstraps and the

@@ -3,12 +3,16 @@
 # leader and through the proxy, same run, SET and GET with 50 clients, with and without
 # pipelining (-P 16); prints requests/s and the ratio proxy/direct (goal >= 0.8).
 #
-#   [TESTS="set get"] bench/proxy.sh [requests per test, default 100000]
+#   [TESTS="set get"] [ROUNDS=3] bench/proxy.sh [requests per unpipelined test, default 100000]
+#
+# Each figure is the median of ROUNDS runs, direct and through the proxy in turn;
+# pipelined tests send 8x the requests.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/lib.sh"
 requests=${1:-100000}
 tests=${TESTS:-set get}
+rounds=${ROUNDS:-3}
 bin=$(build_release)
 work=$(mktemp -d)
 pids=()
@@ -27,8 +31,8 @@ echo "cores: $(nproc); requests per test: $requests; leader on port $leader"
 printf '%-5s %-4s %14s %14s %7s\n' test P direct proxy ratio
 for pipeline in 1 16; do
   for t in $tests; do
-    a=$(rps "$leader" "$t" -c 50 -n "$requests" -P "$pipeline" -r 100000)
-    b=$(rps "$proxy" "$t" -c 50 -n "$requests" -P "$pipeline" -r 100000)
-    printf '%-5s %-4s %14s %14s %7s\n' "$t" "$pipeline" "$a" "$b" "$(ratio "$b" "$a")"
+    n=$(requests_for "$pipeline" "$requests")
+    read -r a b r < <(side_by_side "$proxy" "$leader" "$t" "$rounds" -c 50 -n "$n" -P "$pipeline" -r 100000)
+    printf '%-5s %-4s %14s %14s %7s\n' "$t" "$pipeline" "$b" "$a" "$r"
   done
 done

@@ -3,12 +3,16 @@
 # Prints a table of requests/s and the ratio tinyredis / redis-server, then memory per key
 # after loading the same keys into both.
 #
-#   bench/standalone.sh [requests per test, default 200000] [keys for the memory test, default 1000000]
+#   [ROUNDS=3] bench/standalone.sh [requests per unpipelined test, default 200000] [keys for the memory test, default 1000000]
+#
+# Each figure is the median of ROUNDS runs, tinyredis and redis-server in turn; pipelined
+# tests send 8x the requests.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/lib.sh"
 requests=${1:-200000}
 keys=${2:-1000000}
+rounds=${ROUNDS:-3}
 bin=$(build_release)
 work=$(mktemp -d)
 ours_pid=; redis_pid=
@@ -34,9 +38,9 @@ tests=(set get incr lpush lrange_100 sadd zadd mset)
 printf '%-12s %-4s %14s %14s %7s\n' test P tinyredis redis-server ratio
 for pipeline in 1 16; do
   for t in "${tests[@]}"; do
-    a=$(rps "$ours" "$t" -c 50 -n "$requests" -P "$pipeline" -r 100000)
-    b=$(rps "$redis" "$t" -c 50 -n "$requests" -P "$pipeline" -r 100000)
-    printf '%-12s %-4s %14s %14s %7s\n' "$t" "$pipeline" "$a" "$b" "$(ratio "$a" "$b")"
+    n=$(requests_for "$pipeline" "$requests")
+    read -r a b r < <(side_by_side "$ours" "$redis" "$t" "$rounds" -c 50 -n "$n" -P "$pipeline" -r 100000)
+    printf '%-12s %-4s %14s %14s %7s\n' "$t" "$pipeline" "$a" "$b" "$r"
   done
 done
 
