@@ -9,6 +9,7 @@
 // openraft's storage traits fix the error type (`StorageError`), large as it is.
 #![allow(clippy::result_large_err)]
 
+use super::durable::DurableDb;
 use super::types::{Entry, LogId, NodeId, StorageError, TypeConfig, Vote};
 use bincode::Options;
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
@@ -82,12 +83,13 @@ const SEGMENT_SIZE: usize = 8 << 20;
 
 /// Opens the node's sled database. A directory made with another segment size keeps it:
 /// sled refuses to open it with a different one.
-pub fn open_db(dir: &std::path::Path) -> anyhow::Result<sled::Db> {
+pub fn open_db(dir: &std::path::Path) -> anyhow::Result<DurableDb> {
     let segment_size = existing_segment_size(dir).unwrap_or(SEGMENT_SIZE);
-    Ok(sled::Config::new()
+    let db = sled::Config::new()
         .path(dir)
         .segment_size(segment_size)
-        .open()?)
+        .open()?;
+    Ok(DurableDb::new(db, dir)?)
 }
 
 fn existing_segment_size(dir: &std::path::Path) -> Option<usize> {
@@ -103,7 +105,7 @@ const TAIL_BYTES: usize = 32 << 20;
 
 #[derive(Clone)]
 pub struct LogStore {
-    db: sled::Db,
+    db: DurableDb,
     log: sled::Tree,
     meta: sled::Tree,
     codec: EntryCodec,
@@ -225,9 +227,9 @@ fn index_key(index: u64) -> [u8; 8] {
 }
 
 impl LogStore {
-    pub fn open(db: &sled::Db) -> anyhow::Result<Self> {
-        let log = db.open_tree("raft_log")?;
-        let meta = db.open_tree("raft_meta")?;
+    pub fn open(db: &DurableDb) -> anyhow::Result<Self> {
+        let log = db.db().open_tree("raft_log")?;
+        let meta = db.db().open_tree("raft_meta")?;
         let codec = EntryCodec::of(&meta, &log)?;
         let (purged, to_delete) = std::sync::mpsc::channel();
         let deleting = log.clone();
@@ -268,7 +270,10 @@ impl LogStore {
         let write = |e| io_error(ErrorSubject::Store, ErrorVerb::Write, e);
         let bytes = bincode::serialize(value).expect("meta serialises");
         self.meta.insert(key, bytes).map_err(write)?;
-        self.db.flush_async().await.map_err(write)?;
+        self.db
+            .flush()
+            .await
+            .map_err(|e| io_error(ErrorSubject::Store, ErrorVerb::Write, e))?;
         Ok(())
     }
 
@@ -279,7 +284,7 @@ impl LogStore {
         }
         let made = format!("{:016x}", rand::random::<u64>());
         self.meta.insert(INCARNATION, made.as_bytes())?;
-        self.db.flush()?;
+        self.db.flush_blocking()?;
         Ok(made)
     }
 
@@ -391,13 +396,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 .map_err(write)?;
         }
         self.remember(entries);
-        let flushed = self
-            .db
-            .flush_async()
-            .await
-            .map(|_| ())
-            .map_err(std::io::Error::other);
-        callback.log_io_completed(flushed);
+        callback.log_io_completed(self.db.flush().await);
         Ok(())
     }
 
@@ -451,7 +450,10 @@ impl LogStore {
             batch.remove(key.map_err(write)?);
         }
         self.log.apply_batch(batch).map_err(write)?;
-        self.db.flush_async().await.map_err(write)?;
+        self.db
+            .flush()
+            .await
+            .map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Write, e))?;
         Ok(())
     }
 }
@@ -578,7 +580,7 @@ mod tests {
     async fn a_log_keeps_the_entry_encoding_it_was_written_in() {
         let db = temporary_db("codec");
         let old: Vec<Entry> = (1..=5).map(|i| entry(1, i)).collect();
-        let log = db.open_tree("raft_log").unwrap();
+        let log = db.db().open_tree("raft_log").unwrap();
         for e in &old {
             let fixed = bincode::serialize(e).unwrap();
             log.insert(index_key(e.log_id.index), fixed).unwrap();
@@ -619,13 +621,14 @@ mod tests {
         std::fs::remove_dir_all(base).unwrap();
     }
 
-    fn temporary_db(test: &str) -> sled::Db {
+    fn temporary_db(test: &str) -> DurableDb {
         let dir = tempfile_dir(test);
-        sled::Config::new()
-            .path(dir)
+        let db = sled::Config::new()
+            .path(&dir)
             .temporary(true)
             .open()
-            .unwrap()
+            .unwrap();
+        DurableDb::new(db, &dir).unwrap()
     }
 
     fn tempfile_dir(test: &str) -> std::path::PathBuf {

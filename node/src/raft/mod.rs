@@ -5,6 +5,7 @@
 //! the leader confirms it still leads (read index, batched across clients) before reading.
 
 pub mod admin;
+mod durable;
 pub mod expiry;
 mod forward;
 mod group_commit;

@@ -3,6 +3,7 @@
 //! The keyspace lives in memory; snapshots of it are persisted in sled, so a restart loads
 //! the latest snapshot and openraft re-applies the committed log after it.
 
+use super::durable::DurableDb;
 use super::types::{
     Entry, LogId, Member, NodeId, Request, Response, Snapshot, SnapshotMeta, StorageError,
     StoredMembership, TypeConfig,
@@ -38,6 +39,7 @@ pub struct Applied {
 pub struct StateMachine {
     applied: Arc<Applied>,
     snapshots: sled::Tree,
+    db: DurableDb,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -64,8 +66,8 @@ fn sm_error(verb: ErrorVerb, e: impl std::fmt::Display) -> StorageError {
 
 impl StateMachine {
     /// Opens the state machine, restoring the keyspace from the latest snapshot if any.
-    pub fn open(db: &sled::Db, store: Arc<Mutex<Store>>) -> anyhow::Result<Self> {
-        let snapshots = db.open_tree("snapshots")?;
+    pub fn open(db: &DurableDb, store: Arc<Mutex<Store>>) -> anyhow::Result<Self> {
+        let snapshots = db.db().open_tree("snapshots")?;
         let applied = Arc::new(Applied {
             store,
             last_applied: Mutex::new(None),
@@ -73,7 +75,11 @@ impl StateMachine {
             snapshots_built: AtomicU64::new(0),
             cluster_id: Mutex::new(None),
         });
-        let sm = StateMachine { applied, snapshots };
+        let sm = StateMachine {
+            applied,
+            snapshots,
+            db: db.clone(),
+        };
         if let Some(stored) = sm.load_snapshot()? {
             sm.restore(&stored.meta, &stored.data)?;
         }
@@ -105,8 +111,8 @@ impl StateMachine {
         self.snapshots
             .insert(SNAPSHOT_KEY, bytes)
             .map_err(|e| sm_error(ErrorVerb::Write, e))?;
-        self.snapshots
-            .flush_async()
+        self.db
+            .flush()
             .await
             .map_err(|e| sm_error(ErrorVerb::Write, e))?;
         Ok(())
