@@ -173,21 +173,23 @@ impl Session {
     ) -> Option<(&'static CommandSpec, Vec<Bytes>)> {
         let shared = self.shared.clone();
         let mut store = None;
-        let (mut now_ms, mut mark) = (0, Instant::now());
+        // The run's wall-clock time and where the next command's timer starts, read when
+        // its first command runs here.
+        let mut clock = None;
         loop {
             match self.admit(&args) {
                 Err(refused) => self.reply(refused),
                 Ok(spec) if !self.runs_locally(spec) => return Some((spec, args)),
                 Ok(spec) => {
-                    let Some(store) = store.get_or_insert_with(|| {
-                        now_ms = crate::engine::now_ms();
-                        shared.engine.local_store()
-                    }) else {
+                    let Some(store) = store.get_or_insert_with(|| shared.engine.local_store())
+                    else {
                         return Some((spec, args));
                     };
-                    let timer = crate::metrics::CommandTimer::start_at(spec, mark);
-                    let reply = crate::engine::run_local(store, self.db, spec, &args, now_ms);
-                    mark = timer.finish(&reply);
+                    let (now_ms, mark) =
+                        clock.get_or_insert_with(|| (crate::engine::now_ms(), Instant::now()));
+                    let timer = crate::metrics::CommandTimer::start_at(spec, *mark);
+                    let reply = crate::engine::run_local(store, self.db, spec, &args, *now_ms);
+                    *mark = timer.finish(&reply);
                     self.reply(reply);
                 }
             }
