@@ -65,12 +65,7 @@ impl Engine {
     /// and fsync per node) and adjacent reads wait for one read point.
     pub async fn execute_pipeline(&self, db: usize, calls: &[Call], stale_ok: bool) -> Vec<Reply> {
         let Some(raft) = &self.raft else {
-            let mut store = self.store.lock();
-            let now = now_ms();
-            return calls
-                .iter()
-                .map(|call| run_local(&mut store, db, call.spec, &call.args, now))
-                .collect();
+            return self.run_all_locally(db, calls);
         };
         let mut replies = Vec::with_capacity(calls.len());
         for run in calls.chunk_by(|a, b| a.spec.is_write() == b.spec.is_write()) {
@@ -121,9 +116,15 @@ impl Engine {
                 return replies;
             }
         }
+        self.run_all_locally(db, run)
+    }
+
+    /// Runs `calls` on this node's store under one lock, at one reading of the clock.
+    fn run_all_locally(&self, db: usize, calls: &[Call]) -> Vec<Reply> {
         let mut store = self.store.lock();
         let now = now_ms();
-        run.iter()
+        calls
+            .iter()
             .map(|call| run_local(&mut store, db, call.spec, &call.args, now))
             .collect()
     }

@@ -426,25 +426,32 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 /// 35-65k writes/s instead of 0-3k, and the deletion still outpaces any log growth that
 /// full speed kept up with.
 fn delete_purged(log: &sled::Tree, purged: std::sync::mpsc::Receiver<u64>) {
-    const CHUNK: usize = 8;
     while let Ok(mut upto) = purged.recv() {
         while let Ok(later) = purged.try_recv() {
             upto = upto.max(later);
         }
-        let keys: Vec<_> = log.range(..=index_key(upto)).keys().collect();
-        for chunk in keys.chunks(CHUNK) {
-            let started = std::time::Instant::now();
-            let removed: sled::Result<()> = chunk.iter().try_for_each(|key| {
-                log.remove(key.as_ref().map_err(Clone::clone)?)?;
-                Ok(())
-            });
-            if let Err(e) = removed {
-                tracing::warn!(error = %e, "could not delete purged raft log entries");
-                break;
-            }
-            std::thread::sleep(started.elapsed());
+        if let Err(e) = remove_resting(log, upto) {
+            tracing::warn!(error = %e, "could not delete purged raft log entries");
         }
     }
+}
+
+/// Removes the entries up to `upto` a few at a time, sleeping after each few as long as
+/// they took.
+fn remove_resting(log: &sled::Tree, upto: u64) -> sled::Result<()> {
+    const CHUNK: usize = 8;
+    let keys = log
+        .range(..=index_key(upto))
+        .keys()
+        .collect::<sled::Result<Vec<_>>>()?;
+    for chunk in keys.chunks(CHUNK) {
+        let started = std::time::Instant::now();
+        for key in chunk {
+            log.remove(key)?;
+        }
+        std::thread::sleep(started.elapsed());
+    }
+    Ok(())
 }
 
 impl LogStore {
