@@ -142,7 +142,7 @@ impl Engine {
     /// Applies a request: locally when standalone, through the log when replicated.
     async fn submit(&self, request: Request) -> Result<Response, Reply> {
         match &self.raft {
-            Some(raft) => raft.write(request).await,
+            Some(raft) => raft.write_or_forward(request).await,
             None => Ok(apply_request(&mut self.store.lock(), &request)),
         }
     }

@@ -466,6 +466,133 @@ fn followers_forward_writes_and_reads_to_the_leader_when_asked() {
     );
 }
 
+/// One step of a script for two clients: client 0 or 1 sends a command and reads its
+/// reply, only sends it (a blocking command, answered later), or reads that late reply.
+enum Step {
+    Cmd(usize, &'static str),
+    Send(usize, &'static str),
+    Read(usize),
+}
+
+/// Every reply of `steps` run by two clients connected to `ports`, shown.
+fn run_two_clients(ports: [u16; 2], steps: &[Step]) -> Vec<String> {
+    let mut conns = ports.map(Conn::connect);
+    let send = |conn: &mut Conn, line: &str| {
+        let args = split(line);
+        conn.send(&args.iter().map(Vec::as_slice).collect::<Vec<_>>());
+    };
+    let mut replies = Vec::new();
+    for step in steps {
+        match *step {
+            Step::Cmd(c, line) => {
+                send(&mut conns[c], line);
+                replies.push(format!("{line} -> {}", conns[c].read().show()));
+            }
+            Step::Send(c, line) => {
+                send(&mut conns[c], line);
+                // Blocked before the other client goes on.
+                std::thread::sleep(Duration::from_millis(300));
+            }
+            Step::Read(c) => replies.push(format!("late -> {}", conns[c].read().show())),
+        }
+    }
+    replies
+}
+
+/// With `--forward-to-leader`, a follower's client can use MULTI/EXEC, WATCH and the
+/// blocking commands as if connected to the leader: client 0 on a follower and client 1
+/// on the leader get the replies two clients of one redis-server get.
+#[test]
+fn followers_forward_transactions_and_blocking_commands_like_redis() {
+    use Step::*;
+    let cluster = Cluster::start(3, &["--forward-to-leader"]);
+    let leader = cluster.wait_leader();
+    let follower = (leader + 1) % 3;
+    let redis = start_redis();
+    let steps = [
+        Cmd(0, "SELECT 3"),
+        Cmd(0, "MULTI"),
+        Cmd(0, "SET a 1"),
+        Cmd(0, "INCR a"),
+        Cmd(0, "EXPIRE a 100"),
+        Cmd(0, "SELECT 5"),
+        Cmd(0, "SET b x"),
+        Cmd(0, "EXEC"),
+        Cmd(0, "GET b"),
+        Cmd(0, "SELECT 3"),
+        Cmd(0, "GET a"),
+        Cmd(0, "TTL a"),
+        // A runtime error inside a transaction, and a queuing error.
+        Cmd(0, "MULTI"),
+        Cmd(0, "INCR a"),
+        Cmd(0, "LPUSH a x"),
+        Cmd(0, "EXEC"),
+        Cmd(0, "MULTI"),
+        Cmd(0, "NOSUCHCOMMAND"),
+        Cmd(0, "EXEC"),
+        // WATCH on the follower sees a change made on the leader.
+        Cmd(0, "WATCH w"),
+        Cmd(1, "SELECT 3"),
+        Cmd(1, "SET w theirs"),
+        Cmd(0, "MULTI"),
+        Cmd(0, "SET w ours"),
+        Cmd(0, "EXEC"),
+        Cmd(0, "GET w"),
+        Cmd(0, "WATCH untouched"),
+        Cmd(0, "MULTI"),
+        Cmd(0, "INCR untouched"),
+        Cmd(0, "EXEC"),
+        // Blocking commands: served by a push on the leader, or timed out.
+        Send(0, "BLPOP q 0"),
+        Cmd(1, "RPUSH q v1 v2"),
+        Read(0),
+        Cmd(1, "LRANGE q 0 -1"),
+        Send(0, "BLMOVE src dst LEFT RIGHT 0"),
+        Cmd(1, "LPUSH src m"),
+        Read(0),
+        Cmd(0, "LRANGE dst 0 -1"),
+        Cmd(0, "BLPOP empty 0.2"),
+        Cmd(0, "BZPOPMIN nozset 0.2"),
+        Cmd(0, "SET str x"),
+        Cmd(0, "BLPOP str 0"),
+    ];
+    let ours = run_two_clients(
+        [cluster.nodes[follower].port, cluster.nodes[leader].port],
+        &steps,
+    );
+    let theirs = run_two_clients([redis.port, redis.port], &steps);
+    assert_eq!(ours, theirs);
+}
+
+/// A client that leaves while its blocking command is forwarded takes the command on the
+/// leader with it: a later push stays in the list instead of going to nobody.
+#[test]
+fn a_forwarded_blocking_command_ends_when_its_client_leaves() {
+    let cluster = Cluster::start(3, &["--forward-to-leader"]);
+    let leader = cluster.wait_leader();
+    let mut on_leader = cluster.conn(leader);
+    let blocked_on_leader = |conn: &mut Conn| {
+        let list = conn.cmd(&["CLIENT", "LIST"]);
+        let list = String::from_utf8_lossy(list.as_bytes().unwrap()).into_owned();
+        list.lines().filter(|l| l.contains(" cmd=blpop ")).count()
+    };
+    let mut client = cluster.conn((leader + 1) % 3);
+    client.send(&[b"BLPOP", b"gone", b"0"]);
+    eventually(
+        "the BLPOP blocked on the leader",
+        Duration::from_secs(10),
+        || (blocked_on_leader(&mut on_leader) == 1).then_some(()),
+    );
+    drop(client);
+    eventually(
+        "the BLPOP gone from the leader",
+        Duration::from_secs(10),
+        || (blocked_on_leader(&mut on_leader) == 0).then_some(()),
+    );
+    assert_eq!(on_leader.cmd(&["RPUSH", "gone", "v"]).as_int(), Some(1));
+    assert_eq!(on_leader.cmd(&["LLEN", "gone"]).as_int(), Some(1));
+}
+
 /// A pipeline mixing writes, reads, errors and session commands runs in order on the
 /// leader, even though adjacent writes share one log entry: every reply is the one
 /// redis-server gives for the same bytes.

@@ -28,6 +28,41 @@ impl Forwarder {
 
     /// Runs `args` in `db` on the leader at `addr`.
     pub async fn forward(&self, addr: &str, db: usize, args: &[Bytes]) -> Reply {
+        self.forward_within(addr, db, args, Some(self.timeout))
+            .await
+    }
+
+    /// Runs blocking command `args` in `db` on the leader at `addr`, which may hold it for
+    /// `blocks_for` (`None`: until a key it waits on gets data). A client that leaves
+    /// meanwhile drops the connection, and with it the command on the leader.
+    pub async fn forward_blocking(
+        &self,
+        addr: &str,
+        db: usize,
+        args: &[Bytes],
+        blocks_for: Option<Duration>,
+    ) -> Reply {
+        let limit = blocks_for.map(|b| b + self.timeout);
+        self.forward_within(addr, db, args, limit).await
+    }
+
+    async fn forward_within(
+        &self,
+        addr: &str,
+        db: usize,
+        args: &[Bytes],
+        limit: Option<Duration>,
+    ) -> Reply {
+        let run = self.run_on(addr, db, args);
+        match limit {
+            None => run.await,
+            Some(limit) => tokio::time::timeout(limit, run).await.unwrap_or_else(|_| {
+                Reply::error("ERR forwarding to the leader timed out; the outcome is unknown")
+            }),
+        }
+    }
+
+    async fn run_on(&self, addr: &str, db: usize, args: &[Bytes]) -> Reply {
         let attempt = async {
             let mut conn = self.connection(addr).await?;
             conn.queue(&[b"SELECT".as_slice(), db.to_string().as_bytes()]);
@@ -39,15 +74,11 @@ impl Forwarder {
             let reply = if selected.is_error() { selected } else { reply };
             reply.decode().map_err(std::io::Error::other)
         };
-        match tokio::time::timeout(self.timeout, attempt).await {
-            Ok(Ok(reply)) => reply,
-            Ok(Err(e)) => Reply::error(format!(
+        attempt.await.unwrap_or_else(|e: std::io::Error| {
+            Reply::error(format!(
                 "ERR forwarding to the leader failed ({e}); the outcome is unknown"
-            )),
-            Err(_) => {
-                Reply::error("ERR forwarding to the leader timed out; the outcome is unknown")
-            }
-        }
+            ))
+        })
     }
 
     /// A pooled connection to `addr`, or a new one set up for RESP3 (and AUTH).

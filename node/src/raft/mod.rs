@@ -20,12 +20,14 @@ pub use types::{node_id, Member, Request, Response};
 
 use crate::commands::{flags, CommandSpec};
 use crate::config::NodeArgs;
+use crate::engine::now_ms;
 use crate::keyspace::Store;
 use crate::protocol::Reply;
 use bytes::Bytes;
 use group_commit::{GroupCommit, WriteError};
 use log_store::LogStore;
 use openraft::error::{ClientWriteError, ForwardToLeader, RaftError};
+use openraft::network::RaftNetworkFactory;
 use openraft::{Config, ServerState, SnapshotPolicy};
 use parking_lot::Mutex;
 use read_index::ReadIndex;
@@ -60,6 +62,8 @@ pub struct RaftNode {
     writes: GroupCommit,
     /// Set with `--forward-to-leader`.
     forwarder: Option<forward::Forwarder>,
+    /// Clients to peers for what a follower forwards over Raft's transport.
+    peers: network::Network,
     /// Writes hold it shared; a leadership transfer holds it exclusively.
     write_gate: tokio::sync::RwLock<()>,
 }
@@ -78,7 +82,7 @@ impl RaftNode {
         let applied = sm.applied();
         let config = raft_config(args)?;
         let network = network::Network::new(args.cluster_secret.clone());
-        let raft = Raft::new(id, config, network, log.clone(), sm).await?;
+        let raft = Raft::new(id, config, network.clone(), log.clone(), sm).await?;
         let listener = TcpListener::bind(&args.raft_bind)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen for raft on {}: {e}", args.raft_bind))?;
@@ -86,7 +90,6 @@ impl RaftNode {
             secret: args.cluster_secret.clone(),
             incarnation: me.incarnation.clone(),
         };
-        tokio::spawn(network::serve(listener, raft.clone(), identity));
         let settings = RaftSettings {
             timeout: args.raft_timeout.into(),
             secret: args.cluster_secret.clone(),
@@ -105,8 +108,10 @@ impl RaftNode {
             forwarder: args.forward_to_leader.then(|| {
                 forward::Forwarder::new(args.requirepass.clone(), args.raft_timeout.into())
             }),
+            peers: network,
             write_gate: tokio::sync::RwLock::new(()),
         });
+        tokio::spawn(network::serve(listener, node.clone(), identity));
         node.bootstrap_or_join(args, had_state).await?;
         if had_state {
             node.reconfirm_restored_leadership().await;
@@ -255,6 +260,42 @@ impl RaftNode {
         results.pop().expect("one result per request")
     }
 
+    /// `write`, or with `--forward-to-leader` on a follower, proposed by the leader.
+    pub async fn write_or_forward(&self, request: Request) -> Result<Response, Reply> {
+        match self.write(request.clone()).await {
+            Err(refusal) => match self.forward_target(&refusal) {
+                Some(leader) => {
+                    let mut peers = self.peers.clone();
+                    let mut client = peers.new_client(node_id(&leader.name), &leader).await;
+                    client.propose(request, self.settings.timeout).await
+                }
+                None => Err(refusal),
+            },
+            written => written,
+        }
+    }
+
+    /// Proposes a transaction a follower forwarded, at this leader's clock and with its
+    /// seed, as if the client were connected here.
+    async fn propose_forwarded(&self, request: Request) -> Result<Response, Reply> {
+        let Request::Transaction {
+            db, calls, watches, ..
+        } = request
+        else {
+            return Err(Reply::error(
+                "ERR only transactions are forwarded to the leader",
+            ));
+        };
+        self.write(Request::Transaction {
+            db,
+            calls,
+            watches,
+            now_ms: now_ms(),
+            seed: rand::random(),
+        })
+        .await
+    }
+
     /// Proposes `requests` together, in order (one client's pipelined writes), and waits
     /// for each to be applied on this node.
     pub async fn write_all(&self, requests: Vec<Request>) -> Vec<Result<Response, Reply>> {
@@ -299,7 +340,8 @@ impl RaftNode {
 
     /// What a client gets for a command this node refused with `refusal`: with
     /// `--forward-to-leader`, a redirect becomes the leader's own answer. Blocking
-    /// commands are not forwarded: they would block a pooled connection to the leader.
+    /// commands are left to [`RaftNode::forward_blocking`]: a session forwards one whole,
+    /// not each of its attempts.
     pub async fn forward_or(
         &self,
         refusal: Reply,
@@ -307,18 +349,37 @@ impl RaftNode {
         db: usize,
         args: &[Bytes],
     ) -> Reply {
-        let Some(forwarder) = &self.forwarder else {
-            return refusal;
-        };
-        let redirected = matches!(&refusal, Reply::Error(e) if e.starts_with(REDIRECT_CODE));
-        match self.leader() {
-            Some(leader)
-                if redirected && leader.name != self.me.name && !spec.has(flags::BLOCKING) =>
-            {
+        match (&self.forwarder, self.forward_target(&refusal)) {
+            (Some(forwarder), Some(leader)) if !spec.has(flags::BLOCKING) => {
                 forwarder.forward(&leader.resp_addr, db, args).await
             }
             _ => refusal,
         }
+    }
+
+    /// Runs blocking command `args` on the leader when this node refused it with a
+    /// redirect and forwards; `None` when it does not. The command blocks there, on a
+    /// connection of its own, for `blocks_for` (`None`: until it is served).
+    pub async fn forward_blocking(
+        &self,
+        refusal: &Reply,
+        db: usize,
+        args: &[Bytes],
+        blocks_for: Option<Duration>,
+    ) -> Option<Reply> {
+        let forwarder = self.forwarder.as_ref()?;
+        let leader = self.forward_target(refusal)?;
+        let reply = forwarder.forward_blocking(&leader.resp_addr, db, args, blocks_for);
+        Some(reply.await)
+    }
+
+    /// The leader to forward to, when this node forwards and `refusal` is a redirect to
+    /// another node.
+    fn forward_target(&self, refusal: &Reply) -> Option<Member> {
+        self.forwarder.as_ref()?;
+        let redirected = matches!(refusal, Reply::Error(e) if e.starts_with(REDIRECT_CODE));
+        let leader = self.leader().filter(|l| l.name != self.me.name)?;
+        redirected.then_some(leader)
     }
 
     /// The error a client gets from a follower: Redis's READONLY, naming the leader's RESP address.

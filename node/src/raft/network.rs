@@ -5,8 +5,13 @@
 //! openraft makes a fresh client per peer for every leadership check (each linearizable
 //! read round), so finished clients hand their connections to a pool that the next
 //! client for the same peer takes from, instead of each round dialing and greeting anew.
+//!
+//! Besides Raft's own RPCs, a follower started with `--forward-to-leader` proposes a
+//! client's transaction on the leader over the same connections ([`PeerClient::propose`]).
 
-use super::types::{Member, NodeId, Raft, TypeConfig};
+use super::types::{Member, NodeId, Request, Response, TypeConfig};
+use super::RaftNode;
+use crate::protocol::Reply;
 use openraft::error::{
     InstallSnapshotError, NetworkError, PayloadTooLarge, RPCError, RaftError, RemoteError,
     Unreachable,
@@ -50,6 +55,8 @@ enum RpcRequest {
     Append(AppendEntriesRequest<TypeConfig>),
     Vote(VoteRequest<NodeId>),
     Snapshot(InstallSnapshotRequest<TypeConfig>),
+    /// A follower's client write, for the leader to propose as its own.
+    Propose(Request),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -57,6 +64,7 @@ enum RpcResponse {
     Append(Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>>),
     Vote(Result<VoteResponse<NodeId>, RaftError<NodeId>>),
     Snapshot(Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>),
+    Proposed(Result<Response, Reply>),
 }
 
 async fn write_frame<T: Serialize>(stream: &mut TcpStream, value: &T) -> std::io::Result<()> {
@@ -263,6 +271,22 @@ impl PeerClient {
         result
     }
 
+    /// Has the peer, which leads, propose `request` and answer with its outcome. Sent
+    /// once, never again on another connection as Raft's RPCs are: a write must not run
+    /// twice, so any failure here leaves its outcome unknown.
+    pub async fn propose(&mut self, request: Request, ttl: Duration) -> Result<Response, Reply> {
+        let deadline = tokio::time::Instant::now() + ttl;
+        match self.exchange(&RpcRequest::Propose(request), deadline).await {
+            Ok(RpcResponse::Proposed(outcome)) => outcome,
+            Ok(_) => Err(Reply::error(
+                "ERR forwarding to the leader failed (it answered another RPC); the outcome is unknown",
+            )),
+            Err(CallError::Unreachable(e) | CallError::Network(e)) => Err(Reply::error(format!(
+                "ERR forwarding to the leader failed ({e}); the outcome is unknown"
+            ))),
+        }
+    }
+
     fn rpc_error<E: std::error::Error>(&self, e: CallError) -> RPCError<NodeId, Member, E> {
         match e {
             CallError::Unreachable(e) => RPCError::Unreachable(Unreachable::new(&e)),
@@ -330,7 +354,6 @@ impl RaftNetwork<TypeConfig> for PeerClient {
     }
 }
 
-/// Serves peers' RPCs on `listener` for `raft`.
 /// Who this node is, as peers must name it: the cluster secret and its incarnation.
 #[derive(Clone)]
 pub struct Identity {
@@ -338,7 +361,8 @@ pub struct Identity {
     pub incarnation: String,
 }
 
-pub async fn serve(listener: TcpListener, raft: Raft, identity: Identity) {
+/// Serves peers' RPCs on `listener` for `node`.
+pub async fn serve(listener: TcpListener, node: Arc<RaftNode>, identity: Identity) {
     loop {
         let (stream, addr) = match listener.accept().await {
             Ok(pair) => pair,
@@ -348,16 +372,20 @@ pub async fn serve(listener: TcpListener, raft: Raft, identity: Identity) {
                 continue;
             }
         };
-        let (raft, identity) = (raft.clone(), identity.clone());
+        let (node, identity) = (node.clone(), identity.clone());
         tokio::spawn(async move {
-            if let Err(e) = serve_peer(stream, raft, identity).await {
+            if let Err(e) = serve_peer(stream, node, identity).await {
                 debug!(peer = %addr, error = %e, "raft peer connection closed");
             }
         });
     }
 }
 
-async fn serve_peer(mut stream: TcpStream, raft: Raft, identity: Identity) -> std::io::Result<()> {
+async fn serve_peer(
+    mut stream: TcpStream,
+    node: Arc<RaftNode>,
+    identity: Identity,
+) -> std::io::Result<()> {
     let _ = stream.set_nodelay(true);
     let hello: Hello = read_frame(&mut stream).await?;
     if identity.secret.is_some() && hello.secret != identity.secret {
@@ -371,11 +399,15 @@ async fn serve_peer(mut stream: TcpStream, raft: Raft, identity: Identity) -> st
         );
         return Ok(());
     }
+    let raft = &node.raft;
     loop {
         let response = match read_frame(&mut stream).await? {
             RpcRequest::Append(rpc) => RpcResponse::Append(raft.append_entries(rpc).await),
             RpcRequest::Vote(rpc) => RpcResponse::Vote(raft.vote(rpc).await),
             RpcRequest::Snapshot(rpc) => RpcResponse::Snapshot(raft.install_snapshot(rpc).await),
+            RpcRequest::Propose(request) => {
+                RpcResponse::Proposed(node.propose_forwarded(request).await)
+            }
         };
         write_frame(&mut stream, &response).await?;
     }

@@ -35,7 +35,8 @@ impl Session {
             Ok(ms) => ms,
             Err(e) => return e.into(),
         };
-        let deadline = (timeout > 0).then(|| Instant::now() + Duration::from_millis(timeout));
+        let blocks_for = (timeout > 0).then(|| Duration::from_millis(timeout));
+        let deadline = blocks_for.map(|b| Instant::now() + b);
         let keys: Vec<Bytes> = spec.key_args(&args).into_iter().cloned().collect();
         let mut retry = false;
         loop {
@@ -47,6 +48,9 @@ impl Session {
             // Redis serves a blocked client only from a key that became a non-empty
             // list or zset; a key that turned into another type leaves it waiting.
             let wrong_type_on_retry = retry && reply == Reply::from(CommandError::WrongType);
+            if !retry && reply.is_error() {
+                return self.forwarded_or(reply, &args, blocks_for).await;
+            }
             if wrong_type_on_retry {
                 engine.block(self.db, &keys, &waker);
             } else if !is_empty_reply(&reply) {
@@ -63,30 +67,63 @@ impl Session {
         }
     }
 
+    /// The leader's answer to blocking command `args` when this node forwards the
+    /// redirect `refusal` (`--forward-to-leader`), else `refusal`.
+    async fn forwarded_or(
+        &mut self,
+        refusal: Reply,
+        args: &[Bytes],
+        blocks_for: Option<Duration>,
+    ) -> Reply {
+        let Some(raft) = self.shared.engine.raft().cloned() else {
+            return refusal;
+        };
+        let forwarded = raft.forward_blocking(&refusal, self.db, args, blocks_for);
+        match self.unless_client_leaves(forwarded).await {
+            // Forwarding speaks RESP3, whose one null stands for both kinds; a blocking
+            // command's is always a null array.
+            Some(Some(Reply::Nil)) => Reply::NilArray,
+            Some(Some(reply)) => reply,
+            Some(None) => refusal,
+            // Nobody is left to answer.
+            None => Reply::NilArray,
+        }
+    }
+
     /// Waits for a wake-up; false on timeout or when the client left or was killed.
     async fn wait(&mut self, waker: &Notify, deadline: Option<Instant>) -> bool {
-        let sleep = async {
+        let woken = async {
             match deadline {
-                Some(at) => tokio::time::sleep_until(at).await,
-                None => std::future::pending().await,
+                Some(at) => tokio::time::timeout_at(at, waker.notified()).await.is_ok(),
+                None => {
+                    waker.notified().await;
+                    true
+                }
             }
         };
-        tokio::pin!(sleep);
+        self.unless_client_leaves(woken).await.unwrap_or(false)
+    }
+
+    /// Runs `work` to its end, or gives up (`None`) when the client leaves or is killed.
+    async fn unless_client_leaves<T>(
+        &mut self,
+        work: impl std::future::Future<Output = T>,
+    ) -> Option<T> {
+        tokio::pin!(work);
         let handle = self.handle.clone();
         loop {
             tokio::select! {
-                _ = waker.notified() => return true,
-                _ = &mut sleep => return false,
+                done = &mut work => return Some(done),
                 _ = handle.kill.notified() => {
                     self.closing = true;
-                    return false;
+                    return None;
                 }
                 // Keep reading so a client that hangs up is noticed; what it sends meanwhile
                 // is buffered and served after the blocking command answers.
                 read = self.socket.read_buf(&mut self.rbuf) => {
                     if matches!(read, Ok(0) | Err(_)) {
                         self.closing = true;
-                        return false;
+                        return None;
                     }
                 }
             }
