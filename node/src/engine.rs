@@ -17,6 +17,16 @@ pub struct Engine {
     raft: Option<Arc<RaftNode>>,
 }
 
+/// How a client's commands are served on a replicated node.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Serving {
+    /// Reads may be stale (READONLY on a replica).
+    pub stale_ok: bool,
+    /// The client speaks RESP3. A command forwarded to the leader is asked in the same
+    /// protocol, so its reply keeps the shape the client expects.
+    pub resp3: bool,
+}
+
 /// One command of a transaction.
 pub struct Call {
     pub spec: &'static CommandSpec,
@@ -47,7 +57,7 @@ impl Engine {
         db: usize,
         spec: &'static CommandSpec,
         args: &[Bytes],
-        stale_ok: bool,
+        serving: Serving,
     ) -> Reply {
         if self.raft.is_none() {
             return self.run_locally(db, spec, args);
@@ -56,29 +66,40 @@ impl Engine {
             spec,
             args: args.to_vec(),
         };
-        let mut replies = self.execute_pipeline(db, &[call], stale_ok).await;
+        let mut replies = self.execute_pipeline(db, &[call], serving).await;
         replies.pop().expect("one reply per call")
     }
 
     /// Runs one client's pipelined data commands in order, sharing what neighbours can
     /// share on a replicated node: adjacent writes are proposed together (one log append
     /// and fsync per node) and adjacent reads wait for one read point.
-    pub async fn execute_pipeline(&self, db: usize, calls: &[Call], stale_ok: bool) -> Vec<Reply> {
+    pub async fn execute_pipeline(
+        &self,
+        db: usize,
+        calls: &[Call],
+        serving: Serving,
+    ) -> Vec<Reply> {
         let Some(raft) = &self.raft else {
             return self.run_all_locally(db, calls);
         };
         let mut replies = Vec::with_capacity(calls.len());
         for run in calls.chunk_by(|a, b| a.spec.is_write() == b.spec.is_write()) {
             if run[0].spec.is_write() {
-                replies.extend(self.write_run(raft, db, run).await);
+                replies.extend(self.write_run(raft, serving, db, run).await);
             } else {
-                replies.extend(self.read_run(raft, db, run, stale_ok).await);
+                replies.extend(self.read_run(raft, serving, db, run).await);
             }
         }
         replies
     }
 
-    async fn write_run(&self, raft: &RaftNode, db: usize, run: &[Call]) -> Vec<Reply> {
+    async fn write_run(
+        &self,
+        raft: &RaftNode,
+        serving: Serving,
+        db: usize,
+        run: &[Call],
+    ) -> Vec<Reply> {
         let now = now_ms();
         let requests = run
             .iter()
@@ -94,7 +115,7 @@ impl Engine {
             replies.push(match result {
                 Ok(Response::Reply(reply)) => reply,
                 Ok(_) => Reply::error("ERR internal: unexpected response to a command"),
-                Err(e) => raft.forward_or(e, call.spec, db, &call.args).await,
+                Err(e) => raft.forward_or(e, call.spec, serving, db, &call.args).await,
             });
         }
         replies
@@ -103,15 +124,16 @@ impl Engine {
     async fn read_run(
         &self,
         raft: &RaftNode,
+        serving: Serving,
         db: usize,
         run: &[Call],
-        stale_ok: bool,
     ) -> Vec<Reply> {
-        if !stale_ok {
+        if !serving.stale_ok {
             if let Err(e) = raft.linearize().await {
                 let mut replies = Vec::with_capacity(run.len());
                 for call in run {
-                    replies.push(raft.forward_or(e.clone(), call.spec, db, &call.args).await);
+                    let (spec, args) = (call.spec, &call.args);
+                    replies.push(raft.forward_or(e.clone(), spec, serving, db, args).await);
                 }
                 return replies;
             }
@@ -159,7 +181,8 @@ impl Engine {
         waker: &Arc<Notify>,
     ) -> Reply {
         self.block(db, keys, waker);
-        let reply = self.execute(db, spec, args, false).await;
+        // A write, never forwarded on its own: a session forwards the whole command.
+        let reply = self.execute(db, spec, args, Serving::default()).await;
         if !matches!(reply, Reply::Nil | Reply::NilArray) {
             self.unblock(db, keys, waker);
         }

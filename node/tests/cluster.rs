@@ -522,6 +522,10 @@ fn followers_forward_transactions_and_blocking_commands_like_redis() {
         Cmd(0, "SELECT 3"),
         Cmd(0, "GET a"),
         Cmd(0, "TTL a"),
+        // Replies whose null is an array in RESP2 keep that shape through forwarding.
+        Cmd(0, "LPOP nolist 2"),
+        Cmd(0, "LMPOP 1 nolist LEFT"),
+        Cmd(0, "ZMPOP 1 nozset MIN"),
         // A runtime error inside a transaction, and a queuing error.
         Cmd(0, "MULTI"),
         Cmd(0, "INCR a"),

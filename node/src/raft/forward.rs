@@ -1,6 +1,7 @@
 //! `--forward-to-leader`: a follower sends a client's write or linearizable read to the
-//! leader and relays the reply, instead of answering READONLY. Connections to the leader
-//! speak RESP3, so replies keep their types whatever protocol the client speaks.
+//! leader and relays the reply, instead of answering READONLY. A command is asked in the
+//! protocol its client speaks, so the reply has the shape that client expects (RESP3 has
+//! one null where RESP2 tells a null array from a null string).
 
 use crate::protocol::Reply;
 use crate::proxy::upstream::Upstream;
@@ -14,7 +15,8 @@ const POOL_SIZE: usize = 16;
 pub struct Forwarder {
     password: Option<String>,
     timeout: Duration,
-    pool: Mutex<Vec<Upstream>>,
+    /// Idle connections, each with the protocol it speaks (true: RESP3).
+    pool: Mutex<Vec<(bool, Upstream)>>,
 }
 
 impl Forwarder {
@@ -26,10 +28,10 @@ impl Forwarder {
         }
     }
 
-    /// Runs `args` in `db` on the leader at `addr`.
-    pub async fn forward(&self, addr: &str, db: usize, args: &[Bytes]) -> Reply {
-        self.forward_within(addr, db, args, Some(self.timeout))
-            .await
+    /// Runs `args` in `db` on the leader at `addr`, in RESP3 when `resp3`.
+    pub async fn forward(&self, addr: &str, resp3: bool, db: usize, args: &[Bytes]) -> Reply {
+        let run = self.run_on(addr, resp3, db, args);
+        self.within(Some(self.timeout), run).await
     }
 
     /// Runs blocking command `args` in `db` on the leader at `addr`, which may hold it for
@@ -38,22 +40,21 @@ impl Forwarder {
     pub async fn forward_blocking(
         &self,
         addr: &str,
+        resp3: bool,
         db: usize,
         args: &[Bytes],
         blocks_for: Option<Duration>,
     ) -> Reply {
-        let limit = blocks_for.map(|b| b + self.timeout);
-        self.forward_within(addr, db, args, limit).await
+        let run = self.run_on(addr, resp3, db, args);
+        self.within(blocks_for.map(|b| b + self.timeout), run).await
     }
 
-    async fn forward_within(
+    /// `run`'s reply, or a timeout error once `limit` (if any) has passed.
+    async fn within(
         &self,
-        addr: &str,
-        db: usize,
-        args: &[Bytes],
         limit: Option<Duration>,
+        run: impl std::future::Future<Output = Reply>,
     ) -> Reply {
-        let run = self.run_on(addr, db, args);
         match limit {
             None => run.await,
             Some(limit) => tokio::time::timeout(limit, run).await.unwrap_or_else(|_| {
@@ -62,15 +63,15 @@ impl Forwarder {
         }
     }
 
-    async fn run_on(&self, addr: &str, db: usize, args: &[Bytes]) -> Reply {
+    async fn run_on(&self, addr: &str, resp3: bool, db: usize, args: &[Bytes]) -> Reply {
         let attempt = async {
-            let mut conn = self.connection(addr).await?;
+            let mut conn = self.connection(addr, resp3).await?;
             conn.queue(&[b"SELECT".as_slice(), db.to_string().as_bytes()]);
             conn.queue(args);
             conn.flush().await?;
             let selected = conn.read_reply().await?;
             let reply = conn.read_reply().await?;
-            self.give_back(conn);
+            self.give_back(resp3, conn);
             let reply = if selected.is_error() { selected } else { reply };
             reply.decode().map_err(std::io::Error::other)
         };
@@ -81,23 +82,26 @@ impl Forwarder {
         })
     }
 
-    /// A pooled connection to `addr`, or a new one set up for RESP3 (and AUTH).
-    async fn connection(&self, addr: &str) -> std::io::Result<Upstream> {
+    /// A pooled connection to `addr` speaking the protocol asked for, or a new one set
+    /// up for it (and AUTH).
+    async fn connection(&self, addr: &str, resp3: bool) -> std::io::Result<Upstream> {
         let pooled = {
             let mut pool = self.pool.lock();
-            pool.retain(|c| c.addr == addr);
-            pool.pop()
+            pool.retain(|(_, c)| c.addr == addr);
+            let same_protocol = pool.iter().rposition(|(r, _)| *r == resp3);
+            same_protocol.map(|i| pool.swap_remove(i).1)
         };
         if let Some(conn) = pooled {
             return Ok(conn);
         }
         let mut conn = Upstream::connect(addr, self.timeout).await?;
+        let protocol = if resp3 { "3" } else { "2" };
         let hello = match &self.password {
             Some(password) => {
-                conn.send(&["HELLO", "3", "AUTH", "default", password.as_str()])
+                conn.send(&["HELLO", protocol, "AUTH", "default", password.as_str()])
                     .await?
             }
-            None => conn.send(&["HELLO", "3"]).await?,
+            None => conn.send(&["HELLO", protocol]).await?,
         };
         if hello.is_error() {
             return Err(std::io::Error::other(format!(
@@ -108,10 +112,10 @@ impl Forwarder {
         Ok(conn)
     }
 
-    fn give_back(&self, conn: Upstream) {
+    fn give_back(&self, resp3: bool, conn: Upstream) {
         let mut pool = self.pool.lock();
         if pool.len() < POOL_SIZE {
-            pool.push(conn);
+            pool.push((resp3, conn));
         }
     }
 }

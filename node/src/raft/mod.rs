@@ -20,7 +20,7 @@ pub use types::{node_id, Member, Request, Response};
 
 use crate::commands::{flags, CommandSpec};
 use crate::config::NodeArgs;
-use crate::engine::now_ms;
+use crate::engine::{now_ms, Serving};
 use crate::keyspace::Store;
 use crate::protocol::Reply;
 use bytes::Bytes;
@@ -346,12 +346,14 @@ impl RaftNode {
         &self,
         refusal: Reply,
         spec: &CommandSpec,
+        serving: Serving,
         db: usize,
         args: &[Bytes],
     ) -> Reply {
         match (&self.forwarder, self.forward_target(&refusal)) {
             (Some(forwarder), Some(leader)) if !spec.has(flags::BLOCKING) => {
-                forwarder.forward(&leader.resp_addr, db, args).await
+                let resp3 = serving.resp3;
+                forwarder.forward(&leader.resp_addr, resp3, db, args).await
             }
             _ => refusal,
         }
@@ -363,14 +365,19 @@ impl RaftNode {
     pub async fn forward_blocking(
         &self,
         refusal: &Reply,
+        serving: Serving,
         db: usize,
         args: &[Bytes],
         blocks_for: Option<Duration>,
     ) -> Option<Reply> {
         let forwarder = self.forwarder.as_ref()?;
         let leader = self.forward_target(refusal)?;
-        let reply = forwarder.forward_blocking(&leader.resp_addr, db, args, blocks_for);
-        Some(reply.await)
+        let (addr, resp3) = (&leader.resp_addr, serving.resp3);
+        Some(
+            forwarder
+                .forward_blocking(addr, resp3, db, args, blocks_for)
+                .await,
+        )
     }
 
     /// The leader to forward to, when this node forwards and `refusal` is a redirect to

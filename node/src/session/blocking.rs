@@ -78,11 +78,8 @@ impl Session {
         let Some(raft) = self.shared.engine.raft().cloned() else {
             return refusal;
         };
-        let forwarded = raft.forward_blocking(&refusal, self.db, args, blocks_for);
+        let forwarded = raft.forward_blocking(&refusal, self.serving(), self.db, args, blocks_for);
         match self.unless_client_leaves(forwarded).await {
-            // Forwarding speaks RESP3, whose one null stands for both kinds; a blocking
-            // command's is always a null array.
-            Some(Some(Reply::Nil)) => Reply::NilArray,
             Some(Some(reply)) => reply,
             Some(None) => refusal,
             // Nobody is left to answer.

@@ -12,6 +12,7 @@ mod transaction;
 use crate::commands::{
     self, flags, is, parse_db_index, parse_i64, CommandError, CommandSpec, Run, SessionCmd,
 };
+use crate::engine::Serving;
 use crate::protocol::request::RequestParser;
 use crate::protocol::{parse_request, Reply};
 use crate::pubsub::Subscriber;
@@ -232,7 +233,7 @@ impl Session {
             .collect();
         let engine = &self.shared.engine;
         let replies = engine
-            .execute_pipeline(self.db, &calls, self.stale_reads)
+            .execute_pipeline(self.db, &calls, self.serving())
             .await;
         // Written out as they are encoded: a run of reads of big values must not
         // gather all its replies in the write buffer.
@@ -247,6 +248,13 @@ impl Session {
     }
 
     /// A plain data command outside MULTI: on a standalone node it needs nothing async.
+    fn serving(&self) -> Serving {
+        Serving {
+            stale_ok: self.stale_reads,
+            resp3: self.resp3,
+        }
+    }
+
     fn runs_locally(&self, spec: &CommandSpec) -> bool {
         matches!(spec.run, Run::Exec(_)) && !spec.has(flags::BLOCKING) && !self.tx.is_open()
     }
@@ -327,7 +335,7 @@ impl Session {
             Run::Exec(_) => {
                 self.shared
                     .engine
-                    .execute(self.db, spec, &args, self.stale_reads)
+                    .execute(self.db, spec, &args, self.serving())
                     .await
             }
             Run::Session(cmd) => self.run_session(cmd, spec, args).await,
