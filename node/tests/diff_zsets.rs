@@ -49,6 +49,18 @@ fn zadd_options_and_errors_match_redis() {
         ZADD z 1 a x b
         ZADD z 1e400 a
         ZADD z 1e-400 a
+        ZADD z 0x10 hex 0x.8p1 hexfrac -0X1.8P1 hexneg 0x1e hexe 0x1p-1074 hexsub 0xAbC.dP-4 hexcase
+        ZADD z 0x1p-1080 a
+        ZADD z 0x0.0000ep-2000 a
+        ZADD z 0x1p1024 a
+        ZADD z 0x1.fffffffffffff8p1023 a
+        ZADD z 0x a
+        ZADD z 0x1p a
+        ZADD z 0xg a
+        ZADD z 0x1p+ a
+        ZADD z "0x1 " a
+        ZINCRBY z 0x1p3 hex
+        ZRANGE z 0 -1 WITHSCORES
         ZADD z nan a
         ZADD z "" a
         ZADD z " 1" a
@@ -211,6 +223,11 @@ fn score_range_queries_match_redis() {
         ZRANGEBYSCORE z -inf (-inf
         ZRANGEBYSCORE z inf inf
         ZRANGEBYSCORE z 1e400 inf
+        ZRANGEBYSCORE z 0x1 0x4 WITHSCORES
+        ZRANGEBYSCORE z (0x1 " 0x1p2"
+        ZRANGEBYSCORE z -0x1p2000 0x1p2000
+        ZCOUNT z 0X2 0x
+        ZCOUNT z 0x1p 4
         ZRANGEBYSCORE z -inf +inf LIMIT 1 3
         ZRANGEBYSCORE z -inf +inf LIMIT 1 -1
         ZRANGEBYSCORE z -inf +inf LIMIT -1 3

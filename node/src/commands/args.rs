@@ -49,16 +49,24 @@ pub fn parse_f64(arg: &[u8]) -> Result<f64, CommandError> {
 }
 
 pub(crate) fn parse_float_text(arg: &[u8]) -> Option<f64> {
-    let text = std::str::from_utf8(arg).ok()?;
-    if text.is_empty() || text.starts_with(|c: char| c.is_ascii_whitespace()) {
+    if arg.first().is_none_or(u8::is_ascii_whitespace) {
         return None;
     }
-    let lower = text.to_ascii_lowercase();
-    let unsigned = lower.trim_start_matches(['+', '-']);
-    if unsigned.starts_with("nan") || lower.len() - unsigned.len() > 1 {
-        return None;
+    strtod(arg).filter(|f| !f.is_nan())
+}
+
+/// C's `strtod` over all of `text`: decimal or hex (`0x1.8p3`) digits, `inf`, `infinity`
+/// or `nan`, after one optional sign; ±inf on overflow and 0 on underflow, as strtod
+/// returns them. `None` unless all of `text` is the number.
+pub(crate) fn strtod(text: &[u8]) -> Option<f64> {
+    let unsigned = text
+        .strip_prefix(b"-")
+        .or_else(|| text.strip_prefix(b"+"))
+        .unwrap_or(text);
+    if unsigned.len() > 2 && unsigned[0] == b'0' && unsigned[1].eq_ignore_ascii_case(&b'x') {
+        return super::long_double::hex_double(text);
     }
-    lower.parse::<f64>().ok().filter(|f| !f.is_nan())
+    std::str::from_utf8(text).ok()?.parse().ok()
 }
 
 /// A database number for SELECT, MOVE, COPY … DB, SWAPDB.

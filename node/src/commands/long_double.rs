@@ -9,7 +9,7 @@
 use super::CommandError;
 use bytes::Bytes;
 use num_bigint::BigUint;
-use rustc_apfloat::ieee::X87DoubleExtended;
+use rustc_apfloat::ieee::{Double, X87DoubleExtended};
 use rustc_apfloat::{Float, Round, Status};
 
 /// An 80-bit x87 `long double`.
@@ -116,6 +116,29 @@ fn decompose(bits: u128) -> (bool, u64, i32) {
     // Denormals use the smallest normal exponent.
     let exponent = biased.max(1) - BIAS - 63;
     (negative, significand, exponent)
+}
+
+/// C's `strtod` of a whole hex float (`0x1.8p3`, `-0X.8`): the correctly rounded double,
+/// ±inf when it overflows and 0 or a subnormal when it underflows, as strtod returns
+/// them; `None` unless all of `text` is one hex float.
+pub fn hex_double(text: &[u8]) -> Option<f64> {
+    let number = StrtoldNumber::scan(text)?;
+    let NumberKind::Finite {
+        hex: true,
+        digits,
+        exponent,
+    } = number.kind
+    else {
+        return None;
+    };
+    let canonical = format!("0x{}p{exponent}", std::str::from_utf8(digits).ok()?);
+    let parsed = Double::from_str_r(&canonical, Round::NearestTiesToEven).ok()?;
+    let magnitude = f64::from_bits(parsed.value.to_bits() as u64);
+    Some(if number.negative {
+        -magnitude
+    } else {
+        magnitude
+    })
 }
 
 /// C's `isspace` in the "C" locale.

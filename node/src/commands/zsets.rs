@@ -7,8 +7,8 @@ use super::flags::*;
 use super::generic::{parse_scan_cursor, ScanOptions};
 use super::sets::{count_read, empty_scan, parse_positive, scan_reply};
 use super::{
-    is, keys, parse_f64, parse_i64, parse_timeout, spec, stored_arg, CommandError, CommandSpec,
-    Exec, Keys, Run, KEY1,
+    is, keys, parse_f64, parse_i64, parse_timeout, spec, stored_arg, strtod, CommandError,
+    CommandSpec, Exec, Keys, Run, KEY1,
 };
 use crate::keyspace::zset::{LexBound, LexRange, ScoreRange};
 use crate::keyspace::{Db, Dict, Set, Value, ZSet};
@@ -81,8 +81,14 @@ fn parse_any_score(arg: &[u8]) -> Option<f64> {
     let value = parse_f64(arg).ok()?;
     let text = arg.to_ascii_lowercase();
     let overflowed = value.is_infinite() && !text.windows(3).any(|w| w == b"inf");
-    let mantissa = text.split(|&c| c == b'e').next().unwrap_or_default();
-    let underflowed = value == 0.0 && mantissa.iter().any(|c| (b'1'..=b'9').contains(c));
+    let hex = text.windows(2).any(|w| w == b"0x");
+    let exponent_marker = if hex { b'p' } else { b'e' };
+    let mantissa = text
+        .split(|&c| c == exponent_marker)
+        .next()
+        .unwrap_or_default();
+    let nonzero_digit = |&c: &u8| c != b'0' && (c.is_ascii_digit() || hex && c.is_ascii_hexdigit());
+    let underflowed = value == 0.0 && mantissa.iter().any(nonzero_digit);
     (!overflowed && !underflowed).then_some(value)
 }
 
@@ -111,9 +117,8 @@ fn parse_score_bound(arg: &[u8]) -> Option<(f64, bool)> {
     if text.is_empty() {
         return Some((0.0, exclusive));
     }
-    // strtod skips leading spaces; Rust's parse rejects them (and an empty rest).
-    let trimmed = text.trim_ascii_start();
-    let value: f64 = std::str::from_utf8(trimmed).ok()?.parse().ok()?;
+    // strtod skips leading spaces; ours does not (and refuses an empty rest).
+    let value = strtod(text.trim_ascii_start())?;
     (!value.is_nan()).then_some((value, exclusive))
 }
 
