@@ -8,9 +8,12 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 /// Batches replicated at once. openraft 0.9 holds its core while the leader's own append
-/// is flushed, so proposals beyond two in flight only make batches smaller: measured with
-/// bench/raft.sh, SET -P16 fell from ~160k/s at 2 to ~130k/s at 4 and ~40k/s at 16.
-const IN_FLIGHT: usize = 2;
+/// is flushed, so a batch proposed while another is in flight mostly waits, and only
+/// splits the writes that would have shared one append and fsync per node: on three nodes
+/// on one VM, SET -P16 went from 170-188k/s with two in flight to 194-222k/s with one
+/// (four interleaved runs each), and SET without pipelining from 23-25k to ~26.6k/s.
+/// Four in flight were slower still (~130k/s), sixteen ~40k/s.
+const IN_FLIGHT: usize = 1;
 /// Most writes in one entry.
 const MAX_BATCH: usize = 1024;
 /// A batch stops growing past this many bytes: a follower must receive and flush an
