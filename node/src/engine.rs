@@ -161,7 +161,8 @@ impl Engine {
         self.raft.is_none().then(|| self.store.lock())
     }
 
-    /// Applies a request: locally when standalone, through the log when replicated.
+    /// Applies a request: locally when standalone, through the log when replicated (the
+    /// leader's, with `--forward-to-leader` on a follower).
     async fn submit(&self, request: Request) -> Result<Response, Reply> {
         match &self.raft {
             Some(raft) => raft.write_or_forward(request).await,

@@ -30,8 +30,7 @@ impl Forwarder {
 
     /// Runs `args` in `db` on the leader at `addr`, in RESP3 when `resp3`.
     pub async fn forward(&self, addr: &str, resp3: bool, db: usize, args: &[Bytes]) -> Reply {
-        let run = self.run_on(addr, resp3, db, args);
-        self.within(Some(self.timeout), run).await
+        within(Some(self.timeout), self.run_on(addr, resp3, db, args)).await
     }
 
     /// Runs blocking command `args` in `db` on the leader at `addr`, which may hold it for
@@ -45,22 +44,8 @@ impl Forwarder {
         args: &[Bytes],
         blocks_for: Option<Duration>,
     ) -> Reply {
-        let run = self.run_on(addr, resp3, db, args);
-        self.within(blocks_for.map(|b| b + self.timeout), run).await
-    }
-
-    /// `run`'s reply, or a timeout error once `limit` (if any) has passed.
-    async fn within(
-        &self,
-        limit: Option<Duration>,
-        run: impl std::future::Future<Output = Reply>,
-    ) -> Reply {
-        match limit {
-            None => run.await,
-            Some(limit) => tokio::time::timeout(limit, run).await.unwrap_or_else(|_| {
-                Reply::error("ERR forwarding to the leader timed out; the outcome is unknown")
-            }),
-        }
+        let limit = blocks_for.map(|b| b + self.timeout);
+        within(limit, self.run_on(addr, resp3, db, args)).await
     }
 
     async fn run_on(&self, addr: &str, resp3: bool, db: usize, args: &[Bytes]) -> Reply {
@@ -117,5 +102,15 @@ impl Forwarder {
         if pool.len() < POOL_SIZE {
             pool.push((resp3, conn));
         }
+    }
+}
+
+/// `run`'s reply, or a timeout error once `limit` (if any) has passed.
+async fn within(limit: Option<Duration>, run: impl std::future::Future<Output = Reply>) -> Reply {
+    match limit {
+        None => run.await,
+        Some(limit) => tokio::time::timeout(limit, run).await.unwrap_or_else(|_| {
+            Reply::error("ERR forwarding to the leader timed out; the outcome is unknown")
+        }),
     }
 }

@@ -46,7 +46,7 @@ impl EntryCodec {
     const VARINT: &'static [u8] = b"varint";
     const LZ4: &'static [u8] = b"varint-lz4";
 
-    /// The codec of the log in `meta`/`log`; an empty log takes the compact one.
+    /// The codec of the log in `meta`/`log`; an empty log takes the newest one.
     fn of(meta: &sled::Tree, log: &sled::Tree) -> anyhow::Result<Self> {
         match meta.get(ENTRY_CODEC)? {
             Some(name) if name == Self::LZ4 => Ok(EntryCodec::Lz4),

@@ -262,6 +262,9 @@ impl RaftNode {
 
     /// `write`, or with `--forward-to-leader` on a follower, proposed by the leader.
     pub async fn write_or_forward(&self, request: Request) -> Result<Response, Reply> {
+        if self.forwarder.is_none() {
+            return self.write(request).await;
+        }
         match self.write(request.clone()).await {
             Err(refusal) => match self.forward_target(&refusal) {
                 Some(leader) => {

@@ -247,7 +247,6 @@ impl Session {
         Ok(next)
     }
 
-    /// A plain data command outside MULTI: on a standalone node it needs nothing async.
     fn serving(&self) -> Serving {
         Serving {
             stale_ok: self.stale_reads,
@@ -255,6 +254,7 @@ impl Session {
         }
     }
 
+    /// A plain data command outside MULTI: on a standalone node it needs nothing async.
     fn runs_locally(&self, spec: &CommandSpec) -> bool {
         matches!(spec.run, Run::Exec(_)) && !spec.has(flags::BLOCKING) && !self.tx.is_open()
     }
