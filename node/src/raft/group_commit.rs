@@ -14,17 +14,24 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 /// (four interleaved runs each), and SET without pipelining from 23-25k to ~26.6k/s.
 /// Four in flight were slower still (~130k/s), sixteen ~40k/s.
 const IN_FLIGHT: usize = 1;
-/// Most writes in one entry.
+/// A batch stops growing once it holds this many writes; one client's writes are queued
+/// in parts of at most this many, and a part is never split.
 const MAX_BATCH: usize = 1024;
 /// A batch stops growing past this many bytes: a follower must receive and flush an
 /// entry within openraft's replication timeout (the heartbeat interval).
 const MAX_BATCH_BYTES: usize = 1 << 20;
 
 pub type WriteError = RaftError<NodeId, ClientWriteError<NodeId, Member>>;
-type Pending = (Request, oneshot::Sender<Result<Response, WriteError>>);
+
+/// One client's pipelined writes, queued together and answered together: a channel and a
+/// wakeup per client run instead of per write (16 of each for a SET -P16 run).
+struct Submission {
+    requests: Vec<Request>,
+    done: oneshot::Sender<Result<Vec<Response>, WriteError>>,
+}
 
 pub struct GroupCommit {
-    tx: mpsc::UnboundedSender<Pending>,
+    tx: mpsc::UnboundedSender<Submission>,
 }
 
 impl GroupCommit {
@@ -34,49 +41,47 @@ impl GroupCommit {
         GroupCommit { tx }
     }
 
-    /// Queues `requests` in order, next to each other; each receiver resolves when its
-    /// request is applied here. Queue order is log order, so one client's pipelined writes
-    /// apply in the order it sent them.
-    pub fn submit(&self, requests: Vec<Request>) -> Vec<Outcome> {
-        requests
-            .into_iter()
-            .map(|request| {
-                let (done, result) = oneshot::channel();
-                let _ = self.tx.send((request, done));
-                result
-            })
-            .collect()
+    /// Queues `requests` in order, next to each other, in parts of at most [`MAX_BATCH`],
+    /// each with its number of writes; a part's receiver resolves when its writes are
+    /// applied here, with one response per write. Queue order is log order, so one client's pipelined writes apply in the
+    /// order it sent them.
+    pub fn submit(&self, mut requests: Vec<Request>) -> Vec<(Outcome, usize)> {
+        let mut parts = Vec::with_capacity(requests.len().div_ceil(MAX_BATCH));
+        while !requests.is_empty() {
+            let rest = requests.split_off(requests.len().min(MAX_BATCH));
+            let (done, outcome) = oneshot::channel();
+            parts.push((outcome, requests.len()));
+            let _ = self.tx.send(Submission { requests, done });
+            requests = rest;
+        }
+        parts
     }
 }
 
-/// A queued write's result; a closed channel means openraft dropped it unanswered.
-pub type Outcome = oneshot::Receiver<Result<Response, WriteError>>;
+/// A queued part's result; a closed channel means openraft dropped it unanswered.
+pub type Outcome = oneshot::Receiver<Result<Vec<Response>, WriteError>>;
 
-async fn run(raft: Raft, mut rx: mpsc::UnboundedReceiver<Pending>) {
+async fn run(raft: Raft, mut rx: mpsc::UnboundedReceiver<Submission>) {
     let slots = Arc::new(Semaphore::new(IN_FLIGHT));
     while let Some(first) = rx.recv().await {
         let Ok(permit) = slots.clone().acquire_owned().await else {
             return;
         };
         // Take what queued while waiting for a slot: that is the batch.
-        let mut bytes = first.0.encoded_bytes();
+        let mut writes = first.requests.len();
+        let mut bytes = encoded_bytes(&first);
         let mut batch = vec![first];
-        while batch.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES {
+        while writes < MAX_BATCH && bytes < MAX_BATCH_BYTES {
             match rx.try_recv() {
                 Ok(more) => {
-                    bytes += more.0.encoded_bytes();
+                    writes += more.requests.len();
+                    bytes += encoded_bytes(&more);
                     batch.push(more);
                 }
                 Err(_) => break,
             }
         }
-        let (requests, waiters): (Vec<Request>, Vec<_>) = batch.into_iter().unzip();
-        let single = requests.len() == 1;
-        let entry = if single {
-            requests.into_iter().next().expect("one write")
-        } else {
-            Request::Batch(requests.into())
-        };
+        let (entry, waiters) = into_entry(batch, writes);
         // Proposed here, in queue order; only the wait for the outcome runs on its own.
         match raft.client_write_ff(entry).await {
             Ok(written) => {
@@ -86,39 +91,57 @@ async fn run(raft: Raft, mut rx: mpsc::UnboundedReceiver<Pending>) {
                         deliver(
                             outcome.map(|w| w.data).map_err(RaftError::APIError),
                             waiters,
-                            single,
                         );
                     }
                     drop(permit);
                 });
             }
-            Err(fatal) => deliver(Err(RaftError::Fatal(fatal)), waiters, single),
+            Err(fatal) => deliver(Err(RaftError::Fatal(fatal)), waiters),
         }
     }
 }
 
-/// Hands each waiter its own response, or all of them the batch's error.
-fn deliver(
-    outcome: Result<Response, WriteError>,
-    waiters: Vec<oneshot::Sender<Result<Response, WriteError>>>,
-    single: bool,
-) {
+fn encoded_bytes(submission: &Submission) -> usize {
+    submission.requests.iter().map(Request::encoded_bytes).sum()
+}
+
+/// Who waits for a batch: each submission's channel and how many writes it holds.
+type Waiters = Vec<(oneshot::Sender<Result<Vec<Response>, WriteError>>, usize)>;
+
+/// The log entry of a batch of `writes` writes: a lone write as itself, more as a `Batch`.
+fn into_entry(batch: Vec<Submission>, writes: usize) -> (Request, Waiters) {
+    let mut requests = Vec::with_capacity(writes);
+    let waiters = batch
+        .into_iter()
+        .map(|submission| {
+            let count = submission.requests.len();
+            requests.extend(submission.requests);
+            (submission.done, count)
+        })
+        .collect();
+    let entry = if writes == 1 {
+        requests.pop().expect("one write")
+    } else {
+        Request::Batch(requests.into())
+    };
+    (entry, waiters)
+}
+
+/// Hands each submission its own responses, or all of them the batch's error.
+fn deliver(outcome: Result<Response, WriteError>, waiters: Waiters) {
     match outcome {
-        Ok(response) if single => {
-            let _ = waiters
-                .into_iter()
-                .next()
-                .expect("one waiter")
-                .send(Ok(response));
-        }
         Ok(Response::Batch(responses)) => {
-            for (done, response) in waiters.into_iter().zip(responses) {
-                let _ = done.send(Ok(response));
+            let mut responses = responses.into_iter();
+            for (done, count) in waiters {
+                let _ = done.send(Ok(responses.by_ref().take(count).collect()));
             }
         }
-        Ok(_) => unreachable!("a batch is answered by a batch"),
+        Ok(response) => {
+            let (done, _) = waiters.into_iter().next().expect("one waiter");
+            let _ = done.send(Ok(vec![response]));
+        }
         Err(e) => {
-            for done in waiters {
+            for (done, _) in waiters {
                 let _ = done.send(Err(e.clone()));
             }
         }

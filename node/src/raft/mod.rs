@@ -305,18 +305,22 @@ impl RaftNode {
         let _gate = self.write_gate.read().await;
         let deadline = tokio::time::Instant::now() + self.settings.timeout;
         let mut results = Vec::with_capacity(requests.len());
-        for outcome in self.writes.submit(requests) {
-            results.push(match tokio::time::timeout_at(deadline, outcome).await {
-                Ok(Ok(Ok(response))) => Ok(response),
-                Ok(Ok(Err(e))) => Err(self.write_refusal(e)),
-                // openraft dropped the write unanswered: it stops, or leadership moved.
-                Ok(Err(_)) => Err(Reply::error(
+        for (outcome, count) in self.writes.submit(requests) {
+            let failure = match tokio::time::timeout_at(deadline, outcome).await {
+                Ok(Ok(Ok(responses))) => {
+                    results.extend(responses.into_iter().map(Ok));
+                    continue;
+                }
+                Ok(Ok(Err(e))) => self.write_refusal(e),
+                // openraft dropped the writes unanswered: it stops, or leadership moved.
+                Ok(Err(_)) => Reply::error(
                     "ERR raft: the write was dropped before an outcome (leadership moved or the node is stopping); it may or may not have been applied",
-                )),
-                Err(_) => Err(Reply::error(
+                ),
+                Err(_) => Reply::error(
                     "ERR timeout: the write was not confirmed in time; it may or may not have been applied",
-                )),
-            });
+                ),
+            };
+            results.extend((0..count).map(|_| Err(failure.clone())));
         }
         results
     }

@@ -68,10 +68,12 @@ enum RpcResponse {
 }
 
 async fn write_frame<T: Serialize>(stream: &mut TcpStream, value: &T) -> std::io::Result<()> {
-    let body = bincode::serialize(value).map_err(std::io::Error::other)?;
-    let mut frame = Vec::with_capacity(body.len() + 4);
-    frame.extend_from_slice(&(body.len() as u32).to_be_bytes());
-    frame.extend_from_slice(&body);
+    // Serialised behind its length in one buffer: an append of a group-commit batch is
+    // tens of kilobytes, sent to each follower.
+    let len = bincode::serialized_size(value).map_err(std::io::Error::other)?;
+    let mut frame = Vec::with_capacity(4 + len as usize);
+    frame.extend_from_slice(&(len as u32).to_be_bytes());
+    bincode::serialize_into(&mut frame, value).map_err(std::io::Error::other)?;
     stream.write_all(&frame).await
 }
 
