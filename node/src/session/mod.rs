@@ -5,6 +5,7 @@
 
 mod admin;
 mod blocking;
+mod coalesce;
 pub(crate) mod output;
 mod pubsub;
 mod transaction;
@@ -54,6 +55,7 @@ pub struct Session {
     closing: bool,
     /// READONLY was sent: reads on a replica are served locally, possibly stale.
     stale_reads: bool,
+    coalescer: coalesce::Coalescer,
 }
 
 /// Answers a connection we will not serve with one error, then closes it.
@@ -89,6 +91,7 @@ impl Session {
             pushes,
             closing: false,
             stale_reads: false,
+            coalescer: coalesce::Coalescer::default(),
         }
     }
 
@@ -99,6 +102,9 @@ impl Session {
     async fn serve(&mut self) -> anyhow::Result<()> {
         loop {
             self.process_buffered().await?;
+            if !self.wbuf.is_empty() {
+                self.coalescer.before_write().await;
+            }
             self.flush().await?;
             if self.closing {
                 return Ok(());
