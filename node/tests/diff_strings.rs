@@ -90,7 +90,7 @@ fn setnx_setex_psetex_getset_getdel_match_redis() {
         SETEX b x v
         SETEX b 9223372036854775807 v
         PSETEX c 100000 v
-        PTTL c
+        @PTTL c
         PSETEX c 0 v
         PSETEX c 9223372036854775807 v
         SETEX b 100

@@ -295,7 +295,12 @@ pub enum Cmp {
     Unordered,
     /// Same type and length only (SPOP, RANDOMKEY…: random by design).
     Shape,
+    /// Integers at most [`CLOSE_MS`] apart: a remaining TTL read by two servers at two
+    /// instants (a loaded machine can hold one of them back for milliseconds).
+    Close,
 }
+
+const CLOSE_MS: i64 = 100;
 
 /// Sends the same commands to tinyredis and redis-server and compares every reply.
 pub struct Diff {
@@ -336,6 +341,7 @@ impl Diff {
             Cmp::Exact => ours == redis,
             Cmp::Unordered => ours.sorted() == redis.sorted(),
             Cmp::Shape => same_shape(&ours, &redis),
+            Cmp::Close => close_integers(&ours, &redis),
         };
         if !same {
             let tail: Vec<&String> = self.history.iter().rev().take(30).rev().collect();
@@ -366,7 +372,8 @@ impl Diff {
     }
 
     /// Runs a script of commands, one per line, split like redis-cli (quotes allowed).
-    /// A line starting with `~` is compared unordered, `?` by shape only.
+    /// A line starting with `~` is compared unordered, `?` by shape only, `@` as integers
+    /// within [`CLOSE_MS`].
     pub fn script(&mut self, script: &str) {
         for line in script
             .lines()
@@ -376,6 +383,7 @@ impl Diff {
             let (cmp, line) = match line.as_bytes()[0] {
                 b'~' => (Cmp::Unordered, &line[1..]),
                 b'?' => (Cmp::Shape, &line[1..]),
+                b'@' => (Cmp::Close, &line[1..]),
                 _ => (Cmp::Exact, line),
             };
             let args = split(line);
@@ -383,6 +391,14 @@ impl Diff {
             self.check_with(&refs, cmp);
         }
     }
+}
+
+fn close_integers(a: &Resp, b: &Resp) -> bool {
+    let int = |r: &Resp| match r {
+        Resp::Line(b':', n) => std::str::from_utf8(n).ok()?.parse::<i64>().ok(),
+        _ => None,
+    };
+    matches!((int(a), int(b)), (Some(x), Some(y)) if (x - y).abs() <= CLOSE_MS)
 }
 
 fn same_shape(a: &Resp, b: &Resp) -> bool {
