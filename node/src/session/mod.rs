@@ -56,6 +56,8 @@ pub struct Session {
     /// READONLY was sent: reads on a replica are served locally, possibly stale.
     stale_reads: bool,
     coalescer: coalesce::Coalescer,
+    /// Replies now buffered waited for a linearizable-read round (see `serve`).
+    after_read_round: bool,
 }
 
 /// Answers a connection we will not serve with one error, then closes it.
@@ -92,6 +94,7 @@ impl Session {
             closing: false,
             stale_reads: false,
             coalescer: coalesce::Coalescer::default(),
+            after_read_round: false,
         }
     }
 
@@ -102,7 +105,11 @@ impl Session {
     async fn serve(&mut self) -> anyhow::Result<()> {
         loop {
             self.process_buffered().await?;
-            if !self.wbuf.is_empty() {
+            // Replies to linearizable reads leave at once: the next read round starts with
+            // the first request that follows them, so holding them back delays it (Raft GET
+            // -c 50, five interleaved fresh clusters: 62k/s with the hold, 66k without).
+            let after_read_round = std::mem::take(&mut self.after_read_round);
+            if !self.wbuf.is_empty() && !after_read_round {
                 self.coalescer.before_write().await;
             }
             self.flush().await?;
@@ -233,6 +240,7 @@ impl Session {
                 }
             }
         }
+        self.after_read_round |= !self.stale_reads && calls.iter().any(|c| !c.spec.is_write());
         let timers: Vec<_> = calls
             .iter()
             .map(|c| crate::metrics::CommandTimer::start(c.spec))
