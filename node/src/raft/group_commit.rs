@@ -43,8 +43,8 @@ impl GroupCommit {
 
     /// Queues `requests` in order, next to each other, in parts of at most [`MAX_BATCH`],
     /// each with its number of writes; a part's receiver resolves when its writes are
-    /// applied here, with one response per write. Queue order is log order, so one client's pipelined writes apply in the
-    /// order it sent them.
+    /// applied here, with one response per write. Queue order is log order, so one
+    /// client's pipelined writes apply in the order it sent them.
     pub fn submit(&self, mut requests: Vec<Request>) -> Vec<(Outcome, usize)> {
         let mut parts = Vec::with_capacity(requests.len().div_ceil(MAX_BATCH));
         while !requests.is_empty() {

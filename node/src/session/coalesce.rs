@@ -23,11 +23,37 @@ impl Coalescer {
     /// Returns once the other sessions ready beside this one have run too, when there are
     /// other sessions at work.
     pub async fn before_write(&mut self) {
-        let arrived = ARRIVALS.fetch_add(1, Ordering::Relaxed) + 1;
-        let others_busy = arrived - self.last > 1;
-        self.last = arrived;
-        if others_busy {
+        if self.others_busy(ARRIVALS.fetch_add(1, Ordering::Relaxed) + 1) {
             tokio::task::yield_now().await;
         }
+    }
+
+    /// Whether another session arrived between this one's previous arrival and this one,
+    /// number `arrived`.
+    fn others_busy(&mut self, arrived: u64) -> bool {
+        let others = arrived - self.last > 1;
+        self.last = arrived;
+        others
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Coalescer;
+
+    #[test]
+    fn a_lone_session_never_yields() {
+        let mut lone = Coalescer::default();
+        assert!((1..=5).all(|arrival| !lone.others_busy(arrival)));
+    }
+
+    #[test]
+    fn sessions_taking_turns_yield_once_each_has_seen_another() {
+        let (mut a, mut b) = (Coalescer::default(), Coalescer::default());
+        assert!(!a.others_busy(1));
+        assert!(b.others_busy(2), "a arrived before b's first arrival");
+        assert!(a.others_busy(3));
+        assert!(b.others_busy(4));
+        assert!(!b.others_busy(5), "nobody arrived between b's last two");
     }
 }
