@@ -7,8 +7,8 @@
 //! applies the same operations ends with the same layout, and seeded random picks
 //! (SPOP, RANDOMKEY) choose the same entries everywhere.
 
+use super::slot_index::{prefetch, SlotIndex};
 use bytes::Bytes;
-use hashbrown::HashTable;
 use rand::Rng;
 use std::borrow::Borrow;
 use std::cmp::Reverse;
@@ -51,7 +51,7 @@ impl DictKey for super::Key {
 
 #[derive(Debug, Clone)]
 pub struct Dict<V, K = Bytes> {
-    index: HashTable<u32>,
+    index: SlotIndex,
     slots: Vec<Option<(K, V)>>,
     free: BinaryHeap<Reverse<u32>>,
 }
@@ -59,11 +59,17 @@ pub struct Dict<V, K = Bytes> {
 impl<V, K> Default for Dict<V, K> {
     fn default() -> Self {
         Dict {
-            index: HashTable::new(),
+            index: SlotIndex::default(),
             slots: Vec::new(),
             free: BinaryHeap::new(),
         }
     }
+}
+
+fn holds<K: DictKey, V>(slots: &[Option<(K, V)>], slot: u32, key: &[u8]) -> bool {
+    slots[slot as usize]
+        .as_ref()
+        .is_some_and(|(k, _)| k.borrow() == key)
 }
 
 impl<V, K: DictKey> Dict<V, K> {
@@ -84,14 +90,21 @@ impl<V, K: DictKey> Dict<V, K> {
     }
 
     fn slot_with_hash(&self, h: u64, key: &[u8]) -> Option<u32> {
-        let slots = &self.slots;
-        self.index
-            .find(h, |&s| {
-                slots[s as usize]
-                    .as_ref()
-                    .is_some_and(|(k, _)| k.borrow() == key)
-            })
-            .copied()
+        self.index.find(h, |s| holds(&self.slots, s, key))
+    }
+
+    /// Starts loading the index line a lookup of `key` reads first. Applying a batch of
+    /// writes calls this a few keys ahead, then [`Dict::prefetch_slot`], so the cache
+    /// misses of many lookups overlap instead of following one another.
+    pub fn prefetch_index(&self, key: &[u8]) {
+        self.index.prefetch(hash(key));
+    }
+
+    /// Starts loading the slot a lookup of `key` would read; reads the index to find it.
+    pub fn prefetch_slot(&self, key: &[u8]) {
+        if let Some(slot) = self.index.find(hash(key), |_| true) {
+            prefetch(&self.slots[slot as usize]);
+        }
     }
 
     pub fn get(&self, key: &[u8]) -> Option<&V> {
@@ -157,16 +170,7 @@ impl<V, K: DictKey> Dict<V, K> {
     fn insert_new(&mut self, h: u64, key: K, value: V) -> u32 {
         let slot = self.take_free_slot();
         self.slots[slot as usize] = Some((key, value));
-        let slots = &self.slots;
-        self.index.insert_unique(h, slot, |&s| {
-            hash(
-                slots[s as usize]
-                    .as_ref()
-                    .expect("indexed slot is full")
-                    .0
-                    .borrow(),
-            )
-        });
+        self.index.insert_unique(h, slot);
         slot
     }
 
@@ -190,15 +194,7 @@ impl<V, K: DictKey> Dict<V, K> {
     /// refer to entries by slot.
     pub fn remove_from_slot(&mut self, key: &[u8]) -> Option<(usize, (K, V))> {
         let slots = &self.slots;
-        let found = self
-            .index
-            .find_entry(hash(key), |&s| {
-                slots[s as usize]
-                    .as_ref()
-                    .is_some_and(|(k, _)| k.borrow() == key)
-            })
-            .ok()?;
-        let (slot, _) = found.remove();
+        let slot = self.index.remove(hash(key), |s| holds(slots, s, key))?;
         self.free_slot(slot).map(|entry| (slot as usize, entry))
     }
 
@@ -265,25 +261,13 @@ impl<V, K: DictKey> Dict<V, K> {
     /// Rebuilds a dict with exactly this slot layout.
     pub(super) fn from_slots(slots: Vec<Option<(K, V)>>) -> Self {
         let mut dict = Dict {
-            index: HashTable::new(),
+            index: SlotIndex::default(),
             slots,
             free: BinaryHeap::new(),
         };
         for (i, slot) in dict.slots.iter().enumerate() {
             match slot {
-                Some((key, _)) => {
-                    let slots = &dict.slots;
-                    dict.index
-                        .insert_unique(hash(key.borrow()), i as u32, |&s| {
-                            hash(
-                                slots[s as usize]
-                                    .as_ref()
-                                    .expect("indexed slot is full")
-                                    .0
-                                    .borrow(),
-                            )
-                        });
-                }
+                Some((key, _)) => dict.index.insert_unique(hash(key.borrow()), i as u32),
                 None => dict.free.push(Reverse(i as u32)),
             }
         }

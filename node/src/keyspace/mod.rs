@@ -7,6 +7,7 @@ mod db;
 mod dict;
 mod image;
 mod inline;
+mod slot_index;
 mod value;
 mod watch;
 pub mod zset;
