@@ -2,10 +2,11 @@
 //!
 //! An open-addressing table with linear probing whose entries carry 32 bits of the hash
 //! beside the slot number, so a lookup usually reads one cache line of the index (eight
-//! entries; the table is at most three quarters full) and then the slot itself. hashbrown's table kept its control bytes and its slot numbers in two
-//! places, a third cache miss per key; under replicated writes on 100k keys that lookup
-//! was the largest item on every node's profile. Knowing where a key's entry lives also
-//! lets a batch prefetch it ([`SlotIndex::prefetch`]).
+//! entries; the table is at most three quarters full) and then the slot itself.
+//! hashbrown's table kept its control bytes and its slot numbers in two places, a third
+//! cache miss per key; under replicated writes on 100k keys that lookup was the largest
+//! item on every node's profile. Knowing where a key's entry lives also lets a batch
+//! prefetch it ([`SlotIndex::prefetch`]).
 
 /// An empty entry; a full one is `tag << 32 | (slot + 1)`.
 const EMPTY: u64 = 0;
