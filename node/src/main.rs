@@ -2,6 +2,7 @@ use tinyredis::config::{self, Command};
 use tokio::runtime::{Builder, Runtime};
 
 fn main() -> anyhow::Result<()> {
+    pin_mmap_threshold();
     let cli = config::parse()?;
     match cli.command {
         Command::Node(args) => {
@@ -28,4 +29,19 @@ fn node_runtime() -> std::io::Result<Runtime> {
         builder.worker_threads(1);
     }
     builder.enable_all().build()
+}
+
+/// Keeps glibc's mmap threshold at its default 128 KiB. glibc raises it to the size of any
+/// mapped block that is freed (up to 32 MiB), so a Raft snapshot's buffers, megabytes each,
+/// move every later network frame and sled node into the heap, where they fragment it: a
+/// long SET -P16 run on three nodes spent a third more CPU per write after its first
+/// snapshot, most of it in malloc and free. With the threshold pinned, the SET -P16 runs
+/// that follow a snapshot wrote 4% more on average (207.7k vs 199.7k/s, six interleaved
+/// fresh-cluster pairs, better in five).
+fn pin_mmap_threshold() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator parameters, before any other thread starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+    }
 }
