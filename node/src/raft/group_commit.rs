@@ -1,8 +1,9 @@
 //! Group commit: writes that arrive while earlier ones are being replicated travel
-//! together as one `Batch` entry, so many clients share one log append, one fsync on
+//! together as one `Writes` entry, so many clients share one log append, one fsync on
 //! each node and one replication round. openraft 0.9 appends each proposal on its own.
 
 use super::types::{Member, NodeId, Raft, Request, Response};
+use super::write_batch::WriteBatch;
 use openraft::error::{ClientWriteError, RaftError};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Semaphore};
@@ -108,7 +109,7 @@ fn encoded_bytes(submission: &Submission) -> usize {
 /// Who waits for a batch: each submission's channel and how many writes it holds.
 type Waiters = Vec<(oneshot::Sender<Result<Vec<Response>, WriteError>>, usize)>;
 
-/// The log entry of a batch of `writes` writes: a lone write as itself, more as a `Batch`.
+/// The log entry of a batch of `writes` writes: a lone write as itself, more as `Writes`.
 fn into_entry(batch: Vec<Submission>, writes: usize) -> (Request, Waiters) {
     let mut requests = Vec::with_capacity(writes);
     let waiters = batch
@@ -122,7 +123,7 @@ fn into_entry(batch: Vec<Submission>, writes: usize) -> (Request, Waiters) {
     let entry = if writes == 1 {
         requests.pop().expect("one write")
     } else {
-        Request::Batch(requests.into())
+        Request::Writes(WriteBatch::encode(&requests))
     };
     (entry, waiters)
 }

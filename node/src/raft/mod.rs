@@ -14,6 +14,7 @@ pub mod network;
 mod read_index;
 mod state_machine;
 pub mod types;
+mod write_batch;
 
 pub use state_machine::{apply_request, Applied};
 pub use types::{node_id, Member, Request, Response};

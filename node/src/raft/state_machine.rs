@@ -157,6 +157,12 @@ pub fn apply_request(store: &mut Store, request: &Request) -> Response {
         }
         Request::Barrier | Request::ClusterId(_) => Response::None,
         Request::Batch(requests) => Response::Batch(apply_batch(store, requests)),
+        Request::Writes(batch) => {
+            let requests = batch
+                .requests()
+                .expect("a batch is checked when it is decoded");
+            Response::Batch(apply_batch(store, &requests))
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 //! What goes into the Raft log and what comes back from applying it.
 
+use super::write_batch::WriteBatch;
 use crate::keyspace::Watch;
 use crate::protocol::Reply;
 use bytes::Bytes;
@@ -55,12 +56,14 @@ pub enum Request {
     /// Changes nothing: a leader commits one in its term before serving reads, so its read
     /// index covers every write acknowledged before it led.
     Barrier,
-    /// Writes of several clients proposed together (group commit), applied in order.
-    /// Shared, so handing an entry to each replication stream copies no writes.
+    /// Writes of several clients proposed together, applied in order: what group commit
+    /// proposed before `Writes`, still applied from logs that hold it.
     Batch(Arc<[Request]>),
     /// Names the cluster: proposed once, right after bootstrap; the first one applied
     /// wins, so a node can tell its own cluster from another.
     ClusterId(String),
+    /// Writes of several clients proposed together (group commit), applied in order.
+    Writes(WriteBatch),
 }
 
 impl Request {
@@ -75,6 +78,7 @@ impl Request {
             Request::Batch(requests) => requests.iter().map(Request::encoded_bytes).sum(),
             Request::Barrier => 0,
             Request::ClusterId(id) => id.len(),
+            Request::Writes(batch) => batch.len(),
         }
     }
 }
