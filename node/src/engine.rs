@@ -143,12 +143,12 @@ impl Engine {
 
     /// Runs `calls` on this node's store under one lock, at one reading of the clock.
     fn run_all_locally(&self, db: usize, calls: &[Call]) -> Vec<Reply> {
-        let mut store = self.store.lock();
         let now = now_ms();
-        calls
-            .iter()
-            .map(|call| run_local(&mut store, db, call.spec, &call.args, now))
-            .collect()
+        self.store.lock().run_prefetching(
+            calls,
+            |call| Some((db, call.args.get(1)?)),
+            |store, call| run_local(store, db, call.spec, &call.args, now),
+        )
     }
 
     fn run_locally(&self, db: usize, spec: &'static CommandSpec, args: &[Bytes]) -> Reply {

@@ -93,9 +93,9 @@ impl<V, K: DictKey> Dict<V, K> {
         self.index.find(h, |s| holds(&self.slots, s, key))
     }
 
-    /// Starts loading the index line a lookup of `key` reads first. Applying a batch of
-    /// writes calls this a few keys ahead, then [`Dict::prefetch_slot`], so the cache
-    /// misses of many lookups overlap instead of following one another.
+    /// Starts loading the index line a lookup of `key` reads first. A run of commands
+    /// calls this a few keys ahead, then [`Dict::prefetch_slot`], so the cache misses of
+    /// many lookups overlap instead of following one another.
     pub fn prefetch_index(&self, key: &[u8]) {
         self.index.prefetch(hash(key));
     }

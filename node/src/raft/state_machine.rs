@@ -10,7 +10,7 @@ use super::types::{
 };
 use crate::commands::{self, Exec};
 use crate::engine::{run_batch, Call};
-use crate::keyspace::{Db, Store};
+use crate::keyspace::Store;
 use crate::protocol::Reply;
 use openraft::storage::RaftStateMachine;
 use openraft::{
@@ -166,31 +166,14 @@ pub fn apply_request(store: &mut Store, request: &Request) -> Response {
     }
 }
 
-/// How many writes ahead of the one applied a batch starts loading keys into the cache:
-/// their slots this far ahead, their index lines twice as far. Every replica looks up
-/// each written key, and on a keyspace larger than the cache each lookup waited for
-/// memory twice, one miss after the other.
-const PREFETCH_AHEAD: usize = 4;
-
 fn apply_batch(store: &mut Store, requests: &[Request]) -> Vec<Response> {
-    let mut responses = Vec::with_capacity(requests.len());
-    for (i, request) in requests.iter().enumerate() {
-        if let Some((db, key)) = first_key(store, requests.get(i + 2 * PREFETCH_AHEAD)) {
-            db.entries().prefetch_index(key);
-        }
-        if let Some((db, key)) = first_key(store, requests.get(i + PREFETCH_AHEAD)) {
-            db.entries().prefetch_slot(key);
-        }
-        responses.push(apply_request(store, request));
-    }
-    responses
+    store.run_prefetching(requests, first_key, apply_request)
 }
 
-/// The db of a command and its first argument, which is the first key of most writes;
-/// for any other, prefetching it costs a little and changes nothing.
-fn first_key<'a>(store: &'a Store, request: Option<&'a Request>) -> Option<(&'a Db, &'a [u8])> {
-    match request? {
-        Request::Command { db, args, .. } => Some((store.dbs.get(*db)?, args.get(1)?)),
+/// The db of a command and its first argument, which is the first key of most writes.
+fn first_key(request: &Request) -> Option<(usize, &[u8])> {
+    match request {
+        Request::Command { db, args, .. } => Some((*db, args.get(1)?)),
         _ => None,
     }
 }
