@@ -261,6 +261,11 @@ impl RaftNode {
         results.pop().expect("one result per request")
     }
 
+    /// Whether refused commands are forwarded to the leader (`--forward-to-leader`).
+    pub fn forwards(&self) -> bool {
+        self.forwarder.is_some()
+    }
+
     /// `write`, or with `--forward-to-leader` on a follower, proposed by the leader.
     pub async fn write_or_forward(&self, request: Request) -> Result<Response, Reply> {
         if self.forwarder.is_none() {

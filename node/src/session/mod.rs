@@ -249,7 +249,7 @@ impl Session {
             .collect();
         let engine = &self.shared.engine;
         let replies = engine
-            .execute_pipeline(self.db, &calls, self.serving())
+            .execute_pipeline(self.db, calls, self.serving())
             .await;
         // Written out as they are encoded: a run of reads of big values must not
         // gather all its replies in the write buffer.
