@@ -17,7 +17,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 const COMMAND: u8 = 0;
 const OTHER: u8 = 1;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct WriteBatch(Bytes);
 
 /// A buffer that does not hold a well-formed batch.
