@@ -82,7 +82,7 @@ async fn run(raft: Raft, mut rx: mpsc::UnboundedReceiver<Submission>) {
                 Err(_) => break,
             }
         }
-        let (entry, waiters) = into_entry(batch, writes);
+        let (entry, waiters) = into_entry(batch, writes, bytes);
         // Proposed here, in queue order; only the wait for the outcome runs on its own.
         match raft.client_write_ff(entry).await {
             Ok(written) => {
@@ -109,8 +109,9 @@ fn encoded_bytes(submission: &Submission) -> usize {
 /// Who waits for a batch: each submission's channel and how many writes it holds.
 type Waiters = Vec<(oneshot::Sender<Result<Vec<Response>, WriteError>>, usize)>;
 
-/// The log entry of a batch of `writes` writes: a lone write as itself, more as `Writes`.
-fn into_entry(batch: Vec<Submission>, writes: usize) -> (Request, Waiters) {
+/// The log entry of a batch of `writes` writes taking about `bytes` encoded: a lone write
+/// as itself, more as `Writes`.
+fn into_entry(batch: Vec<Submission>, writes: usize, bytes: usize) -> (Request, Waiters) {
     let mut requests = Vec::with_capacity(writes);
     let waiters = batch
         .into_iter()
@@ -123,7 +124,7 @@ fn into_entry(batch: Vec<Submission>, writes: usize) -> (Request, Waiters) {
     let entry = if writes == 1 {
         requests.pop().expect("one write")
     } else {
-        Request::Writes(WriteBatch::encode(&requests))
+        Request::Writes(WriteBatch::encode(&requests, bytes))
     };
     (entry, waiters)
 }

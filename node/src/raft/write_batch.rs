@@ -32,11 +32,12 @@ impl From<bytes::TryGetError> for Malformed {
 }
 
 impl WriteBatch {
-    /// Encodes `requests`, in order; their commands take the batch's stamps.
-    pub fn encode(requests: &[Request]) -> Self {
+    /// Encodes `requests`, in order; their commands take the batch's stamps. `capacity`
+    /// is what to reserve: group commit passes the requests' `encoded_bytes`, which it has
+    /// already summed to bound the batch.
+    pub fn encode(requests: &[Request], capacity: usize) -> Self {
         let (now_ms, seed) = stamps(requests);
-        let size = 16 + requests.iter().map(Request::encoded_bytes).sum::<usize>();
-        let mut buf = BytesMut::with_capacity(size);
+        let mut buf = BytesMut::with_capacity(16 + capacity);
         buf.put_u64_le(now_ms);
         buf.put_u64_le(seed);
         for request in requests {
@@ -256,7 +257,7 @@ mod tests {
 
     #[test]
     fn commands_take_the_batch_stamps_and_other_requests_pass_through() {
-        let batch = WriteBatch::encode(&writes());
+        let batch = WriteBatch::encode(&writes(), 0);
         assert_eq!(
             format!("{:?}", batch.requests().unwrap()),
             format!("{:?}", stamped())
@@ -268,7 +269,7 @@ mod tests {
     #[test]
     fn a_batch_applies_as_its_stamped_writes() {
         let (mut batched, mut one_by_one) = (Store::default(), Store::default());
-        let batch = Request::Writes(WriteBatch::encode(&writes()));
+        let batch = Request::Writes(WriteBatch::encode(&writes(), 0));
         let replies = apply_request(&mut batched, &batch);
         let expected: Vec<_> = stamped()
             .iter()
@@ -284,7 +285,7 @@ mod tests {
     #[test]
     fn a_batch_survives_both_log_encodings() {
         use bincode::Options;
-        let entry = Request::Writes(WriteBatch::encode(&writes()));
+        let entry = Request::Writes(WriteBatch::encode(&writes(), 0));
         let fixed: Request = bincode::deserialize(&bincode::serialize(&entry).unwrap()).unwrap();
         let varint = bincode::DefaultOptions::new();
         let bytes = varint.serialize(&entry).unwrap();
@@ -304,7 +305,7 @@ mod tests {
     /// sized by a damaged length, so none reaches the log or apply.
     #[test]
     fn a_damaged_batch_is_refused_when_decoded() {
-        let good = WriteBatch::encode(&writes()).0.to_vec();
+        let good = WriteBatch::encode(&writes(), 0).0.to_vec();
         let decode = |raw: Vec<u8>| {
             bincode::deserialize::<WriteBatch>(&bincode::serialize(&Bytes::from(raw)).unwrap())
         };
